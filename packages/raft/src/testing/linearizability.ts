@@ -113,7 +113,7 @@ function validateOperation(op: Operation<unknown, unknown>, i: number): void {
 
 /**
  * A set of operation ids. The memo cache keys on it, so the search keeps a Zobrist hash beside it that
- * each set or clear updates in O(1), instead of rehashing every word per lookup.
+ * each toggle updates in O(1), instead of rehashing every word per lookup.
  */
 class Bitset {
   readonly words: Uint32Array;
@@ -215,7 +215,8 @@ function checkPartition<State, Input, Output>(
   let deepest: Omit<IllegalExplanation<State, Input, Output>, 'message'> | null = null;
   let event = head.next;
   while (event !== null) {
-    if (++budget.steps > budget.max) return { kind: 'budget' };
+    if (budget.steps >= budget.max) return { kind: 'budget' };
+    budget.steps++;
     if (event.match !== null) {
       const op = ops[event.id];
       const [ok, next] = model.step(state, op.input, op.output);
@@ -238,8 +239,8 @@ function checkPartition<State, Input, Output>(
       }
       event = fresh ? head.next : event.next;
     } else {
-      // A return reached before its call was linearized: nothing left of it can come next from here.
-      // Every dead end at a new depth has tried all its candidates and found none legal (a cached one
+      // This return's operation is not linearized yet and nothing invoked after the return may precede
+      // it, so every candidate from this state has been tried: a dead end. Every dead end at a new depth has tried all its candidates and found none legal (a cached one
       // would mean a deeper dead end was already seen), which is what makes it worth explaining.
       if (deepest === null || stack.length > deepest.prefix.length) {
         deepest = {
