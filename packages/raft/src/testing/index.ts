@@ -20,5 +20,6 @@ export { InvariantViolation, SimulationError, type RunInfo } from './errors.js';
 export type { CoreLike, CoreStatus, CoreOptions, CoreConstructor, SimObserver } from './types.js';
 export type { NodeView, ReadRecord } from './sim-node.js';
 export { Simulation, type SimulationOptions, type StepResult } from './simulation.js';
+export { LabConfig, LabFailure, LabStateMachine, type LabOptions, type LabSummary } from './lab.js';
 export * from './linearizability.js';
 export * from './kv-model.js';

@@ -131,6 +131,14 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
     return [...this.nodes.values()];
   }
 
+  /**
+   * A random stream for the test's own choices (which node to crash, which command to send), derived from
+   * the seed so that they replay with it. Each call forks a new stream; make forks in a fixed order.
+   */
+  fork(): Rng {
+    return this.rng.fork();
+  }
+
   /** A node by id. */
   node(id: NodeId): NodeView<SM> {
     return this.get(id);
