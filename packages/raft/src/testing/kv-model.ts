@@ -38,6 +38,12 @@ export const kvModel: Model<string, KvInput, KvOutput> = {
     }
   },
   equal: (a, b) => a === b,
+  hash(state) {
+    // FNV-1a.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < state.length; i++) h = Math.imul(h ^ state.charCodeAt(i), 0x01000193);
+    return h;
+  },
   partition(history) {
     const byKey = new Map<string, Operation<KvInput, KvOutput>[]>();
     for (const op of history) {

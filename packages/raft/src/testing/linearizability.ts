@@ -17,6 +17,12 @@ export interface Model<State, Input, Output> {
   /** Whether two states behave the same; the memo cache merges search branches that reach equal states. */
   equal(a: State, b: State): boolean;
   /**
+   * A 32-bit hash of a state, equal for equal states. Optional, but without it the memo cache compares,
+   * one by one, every state it has reached with the same set of operations linearized, and pending
+   * writes that can land anywhere make that list long.
+   */
+  hash?(state: State): number;
+  /**
    * Splits a history into independent sub-histories (e.g. one per key) that are checked separately.
    * Valid only if the whole history is linearizable exactly when every part is (P-compositionality);
    * a part may leave out operations that cannot affect the outcome.
@@ -135,13 +141,22 @@ class Bitset {
   }
 }
 
-/** A 32-bit mix of `id` (murmur3's finaliser), so XORed ids spread over the whole hash. */
-function zobrist(id: number): number {
-  let h = (id + 0x9e3779b9) | 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+/** murmur3's 32-bit finaliser: every input bit affects every output bit. */
+function mix32(x: number): number {
+  let h = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
 }
+
+/** The Zobrist key of operation `id`; a set's hash is the XOR of its members' keys. */
+const zobrist = (id: number): number => mix32((id + 0x9e3779b9) | 0);
+
+/**
+ * Where a (set, state) pair lives in the cache. The offset differs from `zobrist`'s so that a state hash
+ * equal to some operation id cannot cancel that operation's key.
+ */
+const cacheKey = (setHash: number, stateHash: number | undefined): number =>
+  stateHash === undefined ? setHash : setHash ^ mix32((stateHash + 0x632be5ab) | 0);
 
 /**
  * A call or return event in the doubly linked event list. A call's `match` is its return; a return's is
@@ -208,7 +223,7 @@ function checkPartition<State, Input, Output>(
 ): PartitionResult<State, Input, Output> {
   const head = buildEvents(ops);
   const linearized = Bitset.empty(ops.length);
-  let hash = 0;
+  let setHash = 0;
   const cache = new Map<number, { set: Bitset; state: State }[]>();
   const stack: { call: Event; state: State }[] = [];
   let state = model.init();
@@ -223,15 +238,16 @@ function checkPartition<State, Input, Output>(
       let fresh = false;
       if (ok) {
         linearized.toggle(event.id);
-        const h = hash ^ zobrist(event.id);
-        const bucket = cache.get(h);
+        const h = setHash ^ zobrist(event.id);
+        const key = cacheKey(h, model.hash?.(next));
+        const bucket = cache.get(key);
         fresh = !bucket?.some((c) => c.set.equals(linearized) && model.equal(c.state, next));
         if (fresh) {
           const entry = { set: linearized.clone(), state: next };
-          if (bucket) bucket.push(entry); else cache.set(h, [entry]);
+          if (bucket) bucket.push(entry); else cache.set(key, [entry]);
           stack.push({ call: event, state });
           state = next;
-          hash = h;
+          setHash = h;
           lift(event);
         } else {
           linearized.toggle(event.id);
@@ -255,7 +271,7 @@ function checkPartition<State, Input, Output>(
       if (top === undefined) return { kind: 'illegal', explanation: deepest };
       state = top.state;
       linearized.toggle(top.call.id);
-      hash ^= zobrist(top.call.id);
+      setHash ^= zobrist(top.call.id);
       unlift(top.call);
       event = top.call.next;
     }
