@@ -10,9 +10,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchModule, BenchOptions } from './lib/measure.js';
 
 const dir = dirname(fileURLToPath(import.meta.url));
+// `.js` when run from the tsc build that profiling uses (see README.md).
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const available = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.endsWith('.d.ts'))
-  .map((f) => f.slice(0, -3))
+  .filter((f) => f.endsWith(ext) && f !== `run${ext}` && !f.endsWith('.d.ts'))
+  .map((f) => f.slice(0, -ext.length))
   .sort();
 
 const names: string[] = [];
@@ -30,7 +32,7 @@ if (unknown.length > 0) {
 }
 
 for (const name of names.length > 0 ? names : available) {
-  const mod = (await import(pathToFileURL(join(dir, `${name}.ts`)).href)) as BenchModule;
+  const mod = (await import(pathToFileURL(join(dir, `${name}${ext}`)).href)) as BenchModule;
   console.error(`[bench] ${name}`);
   await mod.run(options);
 }
