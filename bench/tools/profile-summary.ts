@@ -53,6 +53,26 @@ const keyOf = (cf: CallFrame): string => {
   return by === 'file' ? shortUrl(cf.url) : frameName(cf.functionName, cf.url);
 };
 
+const sources = new Map<string, string[]>();
+const childrenOf = new Map<number, number[]>();
+for (const n of profile.nodes) childrenOf.set(n.id, n.children ?? []);
+
+/** Keys of every function called, directly or not, by any node of `k`. */
+function callees(k: string): Set<string> {
+  const out = new Set<string>();
+  const stack = profile.nodes.filter((n) => key.get(n.id) === k).map((n) => n.id);
+  const seen = new Set<number>();
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    for (const c of childrenOf.get(id) ?? []) {
+      if (seen.has(c)) continue;
+      seen.add(c);
+      out.add(key.get(c)!);
+      stack.push(c);
+    }
+  }
+  return out;
+}
 const parent = new Map<number, number>();
 const key = new Map<number, string>();
 for (const n of profile.nodes) {
@@ -90,34 +110,71 @@ for (const [k, us] of rows) {
 
 if (lines > 0) {
   // positionTicks count samples per line; scale them to time with the function's self time.
-  const perKey = new Map<string, { url: string; ticks: Map<number, number>; hits: number }>();
+  const perKey = new Map<string, { cf: CallFrame; ticks: Map<number, number>; hits: number }>();
+  // Start lines of the sampled functions per file, to guess where an inlined line comes from.
+  const starts = new Map<string, { line: number; name: string }[]>();
   for (const n of profile.nodes) {
     const k = key.get(n.id)!;
-    const e = perKey.get(k) ?? { url: n.callFrame.url, ticks: new Map<number, number>(), hits: 0 };
+    const e = perKey.get(k) ?? { cf: n.callFrame, ticks: new Map<number, number>(), hits: 0 };
     for (const t of n.positionTicks ?? []) {
       e.ticks.set(t.line, (e.ticks.get(t.line) ?? 0) + t.ticks);
       e.hits += t.ticks;
     }
     perKey.set(k, e);
+    const { url, lineNumber, functionName } = n.callFrame;
+    if (url.startsWith('file:') && !url.includes('/node_modules/')) {
+      const list = starts.get(url) ?? [];
+      if (!list.some((f) => f.line === lineNumber + 1)) list.push({ line: lineNumber + 1, name: functionName || '(anonymous)' });
+      starts.set(url, list);
+    }
   }
+  const containing = (url: string, line: number): { line: number; name: string } | undefined => {
+    let best: { line: number; name: string } | undefined;
+    for (const f of starts.get(url) ?? []) if (f.line <= line && (!best || f.line > best.line)) best = f;
+    return best;
+  };
   for (const [k, us] of rows) {
     const e = perKey.get(k);
-    if (!e || e.hits === 0 || !e.url.startsWith('file:')) continue;
-    const source = sourceLines(e.url);
+    if (!e || e.hits === 0 || !e.cf.url.startsWith('file:')) continue;
     console.log(`\n${k}: ${(us / 1000).toFixed(1)} ms self`);
     for (const [line, ticks] of [...e.ticks.entries()].sort((a, b) => b[1] - a[1]).slice(0, lines)) {
-      const text = (source[line - 1] ?? '').trim().slice(0, 110);
-      console.log(`${pct((us * ticks) / e.hits).padStart(7)}  ${String(line).padStart(5)}  ${text}`);
+      const share = pct((us * ticks) / e.hits).padStart(7);
+      const own = containing(e.cf.url, line);
+      if (own && own.line === e.cf.lineNumber + 1) {
+        console.log(`${share}  ${String(line).padStart(5)}  ${sourceLine(e.cf.url, line)}`);
+        continue;
+      }
+      // A line outside the function is code inlined into it, from some other function and maybe another
+      // file: V8 records the line but not the script. Inlined functions were called for real before the
+      // optimiser got to them, so the plausible sources are functions seen below this one in the tree.
+      const below = callees(k);
+      const guesses: string[] = [];
+      for (const url of starts.keys()) {
+        const f = containing(url, line);
+        if (!f || !below.has(frameName(f.name === '(anonymous)' ? '' : f.name, url))) continue;
+        const text = sourceLine(url, line);
+        if (text !== '' && !text.startsWith('//') && !text.startsWith('*')) guesses.push(`${f.name} (${shortUrl(url)}): ${text}`);
+      }
+      // Nothing sampled below contains it (a callee inlined from its first optimisation): the function's own
+      // file is then the likeliest source.
+      if (guesses.length === 0) guesses.push(`? (${shortUrl(e.cf.url)}): ${sourceLine(e.cf.url, line)}`);
+      console.log(`${share}  ${String(line).padStart(5)}  inlined${guesses.length > 1 ? ', one of' : ''}:`);
+      for (const g of guesses.slice(0, 4)) console.log(`${''.padStart(15)}${g.slice(0, 120)}`);
     }
   }
 }
 
-function sourceLines(url: string): string[] {
-  try {
-    return readFileSync(new URL(url), 'utf8').split('\n');
-  } catch {
-    return [];
+function sourceLine(url: string, line: number): string {
+  let text = sources.get(url);
+  if (!text) {
+    try {
+      text = readFileSync(new URL(url), 'utf8').split('\n');
+    } catch {
+      text = [];
+    }
+    sources.set(url, text);
   }
+  return (text[line - 1] ?? '').trim().slice(0, 110);
 }
 
 function pct(us: number): string {
