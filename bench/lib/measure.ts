@@ -21,6 +21,14 @@ export function emit(record: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(record)}\n`);
 }
 
+export function booleanOption(options: BenchOptions, key: string, fallback: boolean): boolean {
+  const v = options[key];
+  if (v === undefined) return fallback;
+  if (v === 'true' || v === '1' || v === 'on') return true;
+  if (v === 'false' || v === '0' || v === 'off') return false;
+  throw new RangeError(`--${key} is true or false, not ${v}`);
+}
+
 export function numberOption(options: BenchOptions, key: string, fallback: number): number {
   const v = options[key];
   if (v === undefined) return fallback;
@@ -41,35 +49,54 @@ export function listOption(options: BenchOptions, key: string, fallback: number[
 
 export interface Interleaved {
   subjectPerSec: number;
+  /** NaN without a baseline. */
   baselinePerSec: number;
+  /**
+   * Median over adjacent slice pairs of subject rate / baseline rate (NaN without a baseline): a burst of
+   * contention skews one pair, where it would skew a ratio of totals.
+   */
+  ratio: number;
   /** Share of the subject's wall time spent in GC pauses on this thread. */
   subjectGcShare: number;
 }
 
 /**
- * Runs `subject` for `seconds` in total and `baseline` for about 40% of that, alternating slices.
- * Throughput is units over the summed wall time of each side's slices.
+ * Runs `subject` for `seconds` in total and `baseline` for half of that, alternating short slices.
+ * Throughput is units over the summed wall time of each side's slices. A null baseline is for profiling the
+ * subject alone.
  */
-export function interleave(subject: Runner, baseline: Runner, seconds: number, sliceSeconds = 0.25): Interleaved {
+export function interleave(subject: Runner, baseline: Runner | null, seconds: number, sliceSeconds = 0.1): Interleaved {
   let subjectUnits = 0, subjectMs = 0, baselineUnits = 0, baselineMs = 0, gcMicros = 0;
-  const baselineSlice = sliceSeconds * 0.4;
+  const baselineSlice = sliceSeconds * 0.5;
+  const ratios: number[] = [];
   while (subjectMs < seconds * 1000) {
     let t0 = performance.now();
-    baselineUnits += baseline(t0 + baselineSlice * 1000);
-    let t1 = performance.now();
-    baselineMs += t1 - t0;
+    let t1 = t0;
+    let baselineRate = NaN;
+    if (baseline) {
+      const units = baseline(t0 + baselineSlice * 1000);
+      t1 = performance.now();
+      baselineUnits += units;
+      baselineMs += t1 - t0;
+      baselineRate = units / (t1 - t0);
+    }
 
     const gc = new GCProfiler();
     gc.start();
     t0 = performance.now();
-    subjectUnits += subject(t0 + sliceSeconds * 1000);
+    const units = subject(t0 + sliceSeconds * 1000);
     t1 = performance.now();
     for (const s of gc.stop().statistics) gcMicros += s.cost;
+    subjectUnits += units;
     subjectMs += t1 - t0;
+    if (baseline) ratios.push(units / (t1 - t0) / baselineRate);
+    if (debug) console.error(`[slice] subject ${Math.round(units / (t1 - t0))}/ms baseline ${Math.round(baselineRate)}/ms`);
   }
+  ratios.sort((a, b) => a - b);
   return {
     subjectPerSec: (subjectUnits / subjectMs) * 1000,
-    baselinePerSec: (baselineUnits / baselineMs) * 1000,
+    baselinePerSec: baseline ? (baselineUnits / baselineMs) * 1000 : NaN,
+    ratio: ratios.length > 0 ? ratios[ratios.length >> 1] : NaN,
     subjectGcShare: gcMicros / 1000 / subjectMs,
   };
 }
@@ -86,6 +113,9 @@ export interface AllocationProfile {
   units: number;
   sites: AllocationSite[];
 }
+
+/** `BENCH_DEBUG=1` prints every slice's rates to stderr, to see how noisy a run was. */
+const debug = process.env.BENCH_DEBUG === '1';
 
 let session: Session | null = null;
 
