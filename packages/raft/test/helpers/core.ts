@@ -18,8 +18,9 @@ export class MemoryStorage {
   hardState: HardState | undefined;
   snapshot: Snapshot | null = null;
   entries: Entry[] = [];
-  /** Every entry applied, in order; a snapshot restore replaces the prefix it covers. */
+  /** The last index applied, or covered by the snapshot the state machine was restored from. */
   appliedIndex = 0;
+  /** Entries applied since the node (re)started, in order. */
   readonly applied: Entry[] = [];
 
   /** Storage already holding what a node is restored from. */
@@ -32,6 +33,7 @@ export class MemoryStorage {
     return st;
   }
 
+  /** Handles a Ready in the contract's order; an applied index that skips or repeats is a core bug. */
   handle(rd: Ready): void {
     if (rd.hardState) this.hardState = rd.hardState;
     if (rd.snapshot) {

@@ -5,7 +5,6 @@
  */
 
 export interface Prng {
-  readonly seed: number;
   /** A float in [0, 1). */
   next(): number;
   /** An integer in [0, n). */
@@ -24,7 +23,7 @@ export function prng(seed: number): Prng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const int = (n: number): number => Math.floor(next() * n);
-  return { seed, next, int, pick: (items) => items[int(items.length)], chance: (p) => next() < p };
+  return { next, int, pick: (items) => items[int(items.length)], chance: (p) => next() < p };
 }
 
 /**
