@@ -4,9 +4,10 @@
  * (a proposal is done when the leader applies it). Prints one JSON line per configuration.
  *
  * Options: `--nodes=3,5 --outstanding=1,64,1024 --seconds=2.5 --warmup=0.5 --alloc-entries=N
- * --alloc-sites=0 --baseline=true --pretenuring=false`. Allocation is sampled over `--alloc-entries` entries (default: two
+ * --alloc-sites=0 --baseline=true --pretenuring=false --isolate=true`. Allocation is sampled over `--alloc-entries` entries (default: two
  * compaction periods; 0 skips it); `--alloc-sites=N` also prints the top N allocating functions;
- * `--baseline=false` leaves the baseline out, so that a CPU profile shows the core alone.
+ * `--baseline=false` leaves the baseline out, so that a CPU profile shows the core alone. Each configuration
+ * runs in its own process unless `--isolate=false` (see `runIsolated`).
  *
  * Baseline: the per-entry work no replicated log can avoid, in the same process: allocate the entry object,
  * store it in one log per node (the same {@link EntryStore} the cluster persists to), count it as applied.
@@ -22,7 +23,7 @@ import { setFlagsFromString } from 'node:v8';
 import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../packages/raft/src/index.js';
 import { EntryStore } from './lib/entry-store.js';
 import {
-  booleanOption, emit, interleave, listOption, numberOption, sampleAllocations, sig, type AllocationSite, type BenchOptions, type Runner,
+  booleanOption, emit, interleave, runIsolated, listOption, numberOption, sampleAllocations, sig, type AllocationSite, type BenchOptions, type Runner,
 } from './lib/measure.js';
 
 // The bench imports the package's source rather than `@raftrtc/raft`, whose `dist` is only rebuilt on a fresh
@@ -251,6 +252,12 @@ export async function run(options: BenchOptions): Promise<void> {
   const allocEntriesOption = options['alloc-entries'] === undefined ? null : numberOption(options, 'alloc-entries', 0);
   const allocSites = numberOption(options, 'alloc-sites', 0);
   const withBaseline = booleanOption(options, 'baseline', true);
+  if (sizes.length * outstandings.length > 1 && booleanOption(options, 'isolate', true)) {
+    for (const nodes of sizes) {
+      for (const outstanding of outstandings) runIsolated('core', { ...options, nodes: `${nodes}`, outstanding: `${outstanding}` });
+    }
+    return;
+  }
   if (!booleanOption(options, 'pretenuring', false)) {
     // Entries here live about one compaction period, right where V8's allocation-site pretenuring may or may
     // not start allocating them in old space; each process picks one way, for the core and the baseline

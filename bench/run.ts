@@ -33,6 +33,6 @@ if (unknown.length > 0) {
 
 for (const name of names.length > 0 ? names : available) {
   const mod = (await import(pathToFileURL(join(dir, `${name}${ext}`)).href)) as BenchModule;
-  console.error(`[bench] ${name}`);
+  if (process.env.BENCH_CHILD !== '1') console.error(`[bench] ${name}`);
   await mod.run(options);
 }
