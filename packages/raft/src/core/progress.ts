@@ -66,6 +66,8 @@ export class Progress {
   recentActive = true;
   /** The highest commit index sent to this follower, so idle followers learn new commits promptly. */
   sentCommit = 0;
+  /** Send an append even with no new entries or commit (a heartbeat answer showed the follower behind). */
+  sendEmpty = false;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number, maxInflightBytes: number) {

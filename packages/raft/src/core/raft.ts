@@ -554,6 +554,7 @@ export class RaftCore {
       }
       return;
     }
+    if (m.index > log.lastIndex()) { this.dropped.malformed++; return; }
     if (!pr.maybeUpdate(m.index)) {
       if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
       return;
@@ -573,7 +574,13 @@ export class RaftCore {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-    if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.commit) this.dirty = true;
+    if (pr.match < this.log.lastIndex()) {
+      // Our last append may have been lost: with nothing new to send, nothing else would ever retry it.
+      pr.sendEmpty = true;
+      this.dirty = true;
+    } else if (pr.sentCommit < this.log.commit) {
+      this.dirty = true;
+    }
     if (m.ctx > 0) for (const r of this.reads.ack(m.from, m.ctx, this.conf, this.id)) this.answerRead(r);
   }
 
@@ -802,7 +809,7 @@ export class RaftCore {
     if (!isVoter(this.conf, this.id)) {
       // Removed (or demoted): tell the others the commit index first, so they adopt the new configuration
       // and elect a leader among themselves without waiting for a timeout to learn it.
-      for (const [id, pr] of this.prs) { pr.probeSent = false; this.sendAppends(id, pr, true); }
+      for (const [id, pr] of this.prs) { pr.probeSent = false; pr.sendEmpty = true; this.sendAppends(id, pr); }
       this.becomeFollower(this.term, null);
       return;
     }
@@ -811,9 +818,9 @@ export class RaftCore {
   }
 
   /** Sends `to` the entries it lacks, within its flow-control window (or the snapshot when it is too far behind). */
-  private sendAppends(to: NodeId, pr: Progress, force = false): void {
+  private sendAppends(to: NodeId, pr: Progress): void {
     const log = this.log;
-    if (pr.isPaused() && !force) return;
+    if (pr.isPaused()) return;
     if (pr.next - 1 < log.snapIndex) { this.sendSnapshot(to, pr); return; }
     const last = log.lastIndex();
     for (;;) {
@@ -827,10 +834,11 @@ export class RaftCore {
         hi++;
         bytes += size;
       }
-      if (hi === prevIndex && pr.sentCommit >= commit && !force) return;
+      if (hi === prevIndex && pr.sentCommit >= commit && !pr.sendEmpty) return;
       const entries = hi > prevIndex ? log.slice(prevIndex + 1, hi) : [];
       this.send({ type: 'Append', to, prevIndex, prevTerm: log.term(prevIndex), entries, commit });
       pr.sentCommit = Math.min(commit, hi);
+      pr.sendEmpty = false;
       if (pr.state === 'replicate' && hi > prevIndex) {
         pr.next = hi + 1;
         pr.inflights.add(hi, bytes);
