@@ -23,7 +23,8 @@ import { setFlagsFromString } from 'node:v8';
 import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../packages/raft/src/index.js';
 import { EntryStore } from './lib/entry-store.js';
 import {
-  booleanOption, emit, interleave, runIsolated, listOption, numberOption, sampleAllocations, sig, type AllocationSite, type BenchOptions, type Runner,
+  booleanOption, emit, interleave, listOption, numberOption, runIsolated, sampleAllocations, sig,
+  type AllocationSite, type BenchOptions, type Runner,
 } from './lib/measure.js';
 
 // The bench imports the package's source rather than `@raftrtc/raft`, whose `dist` is only rebuilt on a fresh
