@@ -1,0 +1,130 @@
+/**
+ * The web server: serves the page, its assets and the in-memory bundle with the right types; answers
+ * 404 for anything else, including every way of climbing out of `public/`.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { startServer, type RunningServer } from '../src/server.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw request: unlike fetch(), node:http sends the path exactly as given, `..` and all. */
+function get(server: RunningServer, path: string, method = 'GET'): Promise<Reply> {
+  return new Promise((done, fail) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, method }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+describe('web server', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({ port: 0 });
+  });
+  after(() => server.close());
+
+  it('listens on loopback at the port it reports', () => {
+    assert.ok(server.port > 0);
+    assert.equal(server.url, `http://127.0.0.1:${server.port}/`);
+  });
+
+  it('serves the page at / and /index.html', async () => {
+    for (const path of ['/', '/index.html', '/?seed=3']) {
+      const res = await get(server, path);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers['content-type'], 'text/html; charset=utf-8');
+      assert.match(res.body, /<script type="module" src="\/assets\/visualizer\.js"><\/script>/);
+    }
+  });
+
+  it('serves every file the page refers to', async () => {
+    const page = (await get(server, '/')).body;
+    const refs = [...page.matchAll(/(?:src|href)="(\/[^"]*)"/g)].map((m) => m[1]);
+    assert.ok(refs.length >= 3, `expected several assets, found ${refs.join(', ')}`);
+    for (const ref of refs) assert.equal((await get(server, ref)).status, 200, ref);
+  });
+
+  it('serves the bundle built from the TypeScript sources, with its source map', async () => {
+    const js = await get(server, '/assets/visualizer.js');
+    assert.equal(js.status, 200);
+    assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
+    // esbuild heads each bundled module with its path; includes() keeps a failure from printing the bundle.
+    for (const module of ['packages/raft/src/core/raft.ts', 'packages/raft/src/testing/simulation.ts', 'apps/web/src/visualizer/main.ts']) {
+      assert.ok(js.body.includes(`// ${module}\n`), `the bundle lacks ${module}`);
+    }
+    assert.ok(js.body.includes('RaftCore = class'), 'the bundle lacks RaftCore');
+    assert.ok(js.body.trimEnd().endsWith('//# sourceMappingURL=visualizer.js.map'), 'no source map link');
+    const map = await get(server, '/assets/visualizer.js.map');
+    assert.equal(map.headers['content-type'], 'application/json; charset=utf-8');
+    const sources = (JSON.parse(map.body) as { sources: string[] }).sources;
+    // The browser runs the package's own core and simulator, not copies.
+    assert.ok(sources.some((s) => s.endsWith('packages/raft/src/core/raft.ts')), sources.join('\n'));
+    assert.ok(sources.some((s) => s.endsWith('packages/raft/src/testing/simulation.ts')));
+  });
+
+  it('gives static files their content types', async () => {
+    assert.equal((await get(server, '/visualizer.css')).headers['content-type'], 'text/css; charset=utf-8');
+    assert.equal((await get(server, '/favicon.svg')).headers['content-type'], 'image/svg+xml');
+  });
+
+  it('sends a restrictive content security policy and nosniff', async () => {
+    const res = await get(server, '/');
+    assert.match(String(res.headers['content-security-policy']), /default-src 'self'/);
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+  });
+
+  it('answers HEAD with headers only', async () => {
+    const full = await get(server, '/');
+    const head = await get(server, '/', 'HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(head.body, '');
+    assert.equal(head.headers['content-length'], String(Buffer.byteLength(full.body)));
+  });
+
+  it('answers 404 for missing files and folders', async () => {
+    for (const path of ['/nope.html', '/assets/', '/assets/nope.js', '/missing/', '/visualizer.css/x']) {
+      assert.equal((await get(server, path)).status, 404, path);
+    }
+  });
+
+  it('never serves a file outside public/', async () => {
+    const attempts = [
+      '/../package.json',
+      '/../../package.json',
+      '/../src/server.ts',
+      '/%2e%2e/src/server.ts',
+      '/..%2fsrc%2fserver.ts',
+      '/..%2f..%2f..%2fpackage.json',
+      '/%2e%2e%2f%2e%2e%2fpackage.json',
+      '/assets/../../src/server.ts',
+      '/..\\src\\server.ts',
+      '/%5c..%5csrc%5cserver.ts',
+      '//etc/passwd',
+      '/%2fetc%2fpasswd',
+    ];
+    for (const path of attempts) {
+      const res = await get(server, path);
+      assert.equal(res.status, 404, `${path} answered ${res.status}`);
+      assert.doesNotMatch(res.body, /startServer|"workspaces"|root:/, path);
+    }
+  });
+
+  it('rejects malformed paths and other methods', async () => {
+    assert.equal((await get(server, '/%E0%A4%A')).status, 400);
+    assert.equal((await get(server, '/index.html%00.css')).status, 400);
+    const post = await get(server, '/', 'POST');
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, 'GET, HEAD');
+  });
+});
