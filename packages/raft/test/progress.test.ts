@@ -9,7 +9,7 @@ import { Inflights, Progress, type ProgressState } from '../src/core/progress.js
 import { prng, testSeed } from './helpers/prng.js';
 
 function progress(state: ProgressState, match: number, next: number, maxInflight = 4, maxBytes = 1e9): Progress {
-  const pr = new Progress(next, maxInflight, maxBytes);
+  const pr = new Progress('b', next, maxInflight, maxBytes);
   pr.match = match;
   if (state === 'replicate') pr.becomeReplicate();
   if (state === 'snapshot') pr.becomeSnapshot(next + 5);
@@ -184,7 +184,7 @@ describe('Progress: states and flow control', () => {
   }
 
   it('a new progress probes from the given index', () => {
-    const pr = new Progress(7, 4, 100);
+    const pr = new Progress('b', 7, 4, 100);
     assert.deepEqual([pr.state, pr.match, pr.next, pr.probeSent, pr.recentActive], ['probe', 0, 7, false, true]);
   });
 
@@ -217,7 +217,7 @@ describe('Progress: states and flow control', () => {
     const seed = testSeed(3002);
     const r = prng(seed);
     for (let round = 0; round < 300; round++) {
-      const pr = new Progress(1 + r.int(10), 3, 1e9);
+      const pr = new Progress('b', 1 + r.int(10), 3, 1e9);
       for (let op = 0; op < 40; op++) {
         const index = r.int(pr.next + 5);
         switch (r.int(5)) {

@@ -44,15 +44,27 @@ export class RaftLog {
     return lastTerm > t || (lastTerm === t && lastIndex >= this.lastIndex());
   }
 
-  /** Entries in [lo, hi] (inclusive), as a new array sharing the entry objects. */
+  /** Entries in [lo, hi] (inclusive), sharing the entry objects. Immutable: it may be the last batch itself. */
   slice(lo: number, hi: number): Entry[] {
+    const b = this.lastBatch;
+    if (b !== null && b.length === hi - lo + 1 && b[0].index === lo && hi === this.lastIndex()) return b as Entry[];
     return this.entries.slice(lo - this.snapIndex - 1, hi - this.snapIndex);
   }
 
-  /** Appends entries that follow the last one. */
-  append(es: readonly Entry[]): void {
-    const list = this.entries;
-    for (let i = 0; i < es.length; i++) list.push(es[i]);
+  /** Indices of the conf entries in `entries`, ascending, so commit need not scan every entry for them. */
+  confIndices: number[] = [];
+
+  /**
+   * The entries array of the latest Append taken whole, if nothing else was appended since: Ready.entries
+   * can then hand out that very array instead of a copy.
+   */
+  lastBatch: readonly Entry[] | null = null;
+
+  /** Appends the entry that follows the last one. */
+  push(e: Entry): void {
+    this.lastBatch = null;
+    this.entries.push(e);
+    if (e.type === 'conf') this.confIndices.push(e.index);
   }
 
   /**
@@ -70,10 +82,13 @@ export class RaftLog {
     if (first <= last) {
       assert(first > this.commit, `conflict at ${first} would overwrite committed entries (commit ${this.commit})`);
       this.entries.length = first - this.snapIndex - 1;
+      this.lastBatch = null;
+      while (this.confIndices.length && this.confIndices[this.confIndices.length - 1] >= first) this.confIndices.pop();
       if (this.stabled >= first) this.stabled = first - 1;
       conflict = first;
     }
-    for (let i = k; i < es.length; i++) this.entries.push(es[i]);
+    for (let i = k; i < es.length; i++) this.push(es[i]);
+    if (k === 0) this.lastBatch = es;
     return conflict;
   }
 
@@ -93,7 +108,12 @@ export class RaftLog {
 
   /** Drops entries up to `index` (inclusive), which becomes the new snapshot base. */
   compactTo(index: number, term: number): void {
-    this.entries.splice(0, index - this.snapIndex);
+    // slice, not splice: splice would build an array of everything dropped; what remains is usually short.
+    this.entries = this.entries.slice(index - this.snapIndex);
+    this.lastBatch = null;
+    let k = 0;
+    while (k < this.confIndices.length && this.confIndices[k] <= index) k++;
+    if (k) this.confIndices = this.confIndices.slice(k);
     this.snapIndex = index;
     this.snapTerm = term;
   }
@@ -101,6 +121,8 @@ export class RaftLog {
   /** Replaces the whole log with a snapshot's base (Raft §7). */
   restore(s: Snapshot): void {
     this.entries = [];
+    this.confIndices = [];
+    this.lastBatch = null;
     this.snapIndex = s.index;
     this.snapTerm = s.term;
     this.commit = s.index;

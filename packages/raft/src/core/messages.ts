@@ -41,8 +41,6 @@ export type Message =
 
 export type MessageType = Message['type'];
 
-/** A message as its type's fields, without the envelope the outbox stamps (`from`, `term`). */
-export type Outgoing = Message extends infer M ? M extends Message ? Omit<M, 'from' | 'term'> & { term?: number } : never : never;
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;

@@ -70,7 +70,7 @@ export class Progress {
   sendEmpty = false;
   readonly inflights: Inflights;
 
-  constructor(next: number, maxInflight: number, maxInflightBytes: number) {
+  constructor(readonly id: string, next: number, maxInflight: number, maxInflightBytes: number) {
     this.next = next;
     this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }

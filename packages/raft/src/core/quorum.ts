@@ -19,11 +19,18 @@ export function majorityIndex(voters: readonly NodeId[], match: (id: NodeId) => 
   const n = voters.length;
   if (n === 0) return Infinity;
   if (n === 1) return match(voters[0]);
-  const xs = new Array<number>(n);
-  for (let i = 0; i < n; i++) xs[i] = match(voters[i]);
-  xs.sort((a, b) => b - a);
+  // Runs once per Ready on the leader: insertion sort (descending) into reused scratch, since clusters are
+  // small and Array.prototype.sort allocates.
+  const xs = n <= scratch.length ? scratch : (scratch = new Float64Array(n));
+  for (let i = 0; i < n; i++) {
+    const v = match(voters[i]);
+    let j = i;
+    while (j > 0 && xs[j - 1] < v) { xs[j] = xs[j - 1]; j--; }
+    xs[j] = v;
+  }
   return xs[majority(n) - 1];
 }
+let scratch = new Float64Array(16);
 
 /** The committed index under `conf`: in joint consensus, both majorities must agree. */
 export function committedIndex(conf: ConfState, match: (id: NodeId) => number): number {

@@ -15,7 +15,7 @@ import {
 import { RaftLog } from './log.js';
 import {
   validateMessage, validateSnapshot,
-  type AppendMsg, type AppendRespMsg, type HeartbeatMsg, type HeartbeatRespMsg, type Message, type Outgoing,
+  type AppendMsg, type AppendRespMsg, type HeartbeatMsg, type HeartbeatRespMsg, type Message,
   type ReadIndexMsg, type SnapshotMsg,
 } from './messages.js';
 import { Progress } from './progress.js';
@@ -136,11 +136,14 @@ export class RaftCore {
   private tickRole: () => void = this.tickElection;
 
   private votes = new Map<NodeId, boolean>();
+  /** Leader only: each other member's progress, by id and as a list (iterated on every Ready). */
   private prs = new Map<NodeId, Progress>();
+  private followers: Progress[] = [];
   private transferee: NodeId | null = null;
   private readonly reads = new ReadIndexQueue();
   /** ReadIndex requests waiting until this leader commits an entry of its own term (thesis §6.4 step 1). */
   private readsBeforeCommit: { from: NodeId; context: unknown }[] = [];
+  private sliceCache: { lo: number; hi: number; entries: Entry[] } | null = null;
   /** Leader only: appends or commit may need to go out; settled once per Ready by `flush()`. */
   private dirty = false;
 
@@ -184,7 +187,7 @@ export class RaftCore {
     const entries = (r.entries ?? []).filter((e) => e.index > log.snapIndex);
     for (const e of entries) {
       if (e.index !== log.lastIndex() + 1) throw new RaftError(`restored log has a gap before index ${e.index}`);
-      log.append([e]);
+      log.push(e);
     }
     log.stabled = log.lastIndex();
     const hs = r.hardState;
@@ -199,7 +202,7 @@ export class RaftCore {
       // Like etcd's bootstrap: every initial voter writes the same entry 1, so a node added later learns the
       // initial configuration from the log like any other change.
       const data: ConfEntryData = { op: 'bootstrap', voters: [...new Set(voters)] };
-      log.append([{ index: 1, term: 1, type: 'conf', data }]);
+      log.push({ index: 1, term: 1, type: 'conf', data });
       this.term = 1;
       log.commit = 1;
     }
@@ -237,9 +240,9 @@ export class RaftCore {
       if (m.type === 'Append' || m.type === 'Heartbeat') {
         // A leader cut off by a partition would never learn the newer term otherwise: with pre-vote and
         // check-quorum nobody campaigns against it. Our answer carries our term and makes it step down.
-        this.send({ type: 'AppendResp', to: m.from, index: 0, reject: true, hintIndex: 0, hintTerm: 0 });
+        this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: 0, reject: true, hintIndex: 0, hintTerm: 0 });
       } else if (m.type === 'PreVote') {
-        this.send({ type: 'PreVoteResp', to: m.from, reject: true });
+        this.send({ type: 'PreVoteResp', from: this.id, term: this.term, to: m.from, reject: true });
       } else {
         this.dropped.stale++;
       }
@@ -293,7 +296,7 @@ export class RaftCore {
     if (this.transferee === to) return;
     this.transferee = to;
     this.electionElapsed = 0;
-    if (pr.match === this.log.lastIndex()) this.send({ type: 'TimeoutNow', to });
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'TimeoutNow', from: this.id, term: this.term, to });
     else this.dirty = true;
   }
 
@@ -306,7 +309,7 @@ export class RaftCore {
     if (context === undefined) throw new TypeError('readIndex context must not be undefined');
     if (this.role === 'leader') { this.handleReadRequest(this.id, context); return; }
     if (this.leader === null) throw new NotLeaderError(null);
-    this.send({ type: 'ReadIndex', to: this.leader, context });
+    this.send({ type: 'ReadIndex', from: this.id, term: this.term, to: this.leader, context });
   }
 
   /**
@@ -347,17 +350,17 @@ export class RaftCore {
       this.lastHardState = hardState;
     }
     const last = log.lastIndex();
-    const entries = log.stabled < last ? log.slice(log.stabled + 1, last) : [];
+    const entries = log.stabled < last ? log.slice(log.stabled + 1, last) : EMPTY;
     log.stabled = last;
-    const committed = log.applied < log.commit ? log.slice(log.applied + 1, log.commit) : [];
+    const committed = log.applied < log.commit ? log.slice(log.applied + 1, log.commit) : EMPTY;
     log.applied = log.commit;
     const rd: Ready = {
       role: this.role, leader: this.leader, hardState, entries, snapshot: this.snapshotToPersist,
-      committed, messages: this.msgs, readStates: this.readStates,
+      committed, messages: this.msgs, readStates: this.readStates.length ? this.readStates : EMPTY,
     };
     this.snapshotToPersist = null;
     this.msgs = [];
-    this.readStates = [];
+    if (this.readStates.length) this.readStates = [];
     this.lastRole = this.role;
     this.lastLeader = this.leader;
     this.readyInFlight = true;
@@ -392,15 +395,16 @@ export class RaftCore {
     // We may vote again for the one we voted for (a retried request), vote when we have no vote and know
     // no leader, and always pre-vote for a future term.
     const canVote = this.vote === m.from || (this.vote === null && this.leader === null) || (pre && m.term > this.term);
-    const respType = pre ? 'PreVoteResp' : 'VoteResp';
+    const type = pre ? 'PreVoteResp' : 'VoteResp';
     if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
-      this.send({ type: respType, to: m.from, term: m.term, reject: false });
+      // A granted pre-vote answers in the term it was asked for, so the pre-candidate can count it.
+      this.send({ type, from: this.id, term: m.term, to: m.from, reject: false });
       if (!pre) {
         this.electionElapsed = 0;
         this.vote = m.from;
       }
     } else {
-      this.send({ type: respType, to: m.from, reject: true });
+      this.send({ type, from: this.id, term: this.term, to: m.from, reject: true });
     }
   }
 
@@ -460,7 +464,7 @@ export class RaftCore {
       case 'ReadIndexResp': this.readStates.push({ index: m.index, context: m.context }); return;
       case 'ReadIndex':
         // The asker believes we lead; pass it on if we know who does.
-        if (this.leader !== null && this.leader !== m.from) this.send({ type: 'ReadIndex', to: this.leader, context: m.context });
+        if (this.leader !== null && this.leader !== m.from) this.send({ type: 'ReadIndex', from: this.id, term: this.term, to: this.leader, context: m.context });
         else this.dropped.stale++;
         return;
       case 'AppendResp': case 'HeartbeatResp': case 'PreVoteResp': case 'VoteResp':
@@ -482,7 +486,7 @@ export class RaftCore {
     const log = this.log;
     if (m.prevIndex < log.commit) {
       // Everything up to our commit index already matches; tell the leader where to continue.
-      this.send({ type: 'AppendResp', to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
     if (log.matchTerm(m.prevIndex, m.prevTerm)) {
@@ -490,13 +494,13 @@ export class RaftCore {
       log.appendAfter(m.entries);
       const lastNew = m.prevIndex + m.entries.length;
       this.commitTo(Math.min(m.commit, lastNew));
-      this.send({ type: 'AppendResp', to: m.from, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
     // Fast backtracking: name the last index whose term is at most the leader's prevTerm, so the leader can
     // skip past all entries of a term we do not share (thesis §5.3 optimisation, as in etcd).
     const hint = log.findConflictByTerm(Math.min(m.prevIndex, log.lastIndex()), m.prevTerm);
-    this.send({ type: 'AppendResp', to: m.from, index: m.prevIndex, reject: true, hintIndex: hint.index, hintTerm: Math.max(hint.term, 0) });
+    this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: m.prevIndex, reject: true, hintIndex: hint.index, hintTerm: Math.max(hint.term, 0) });
   }
 
   /** A leader never asks to overwrite committed entries; a message that would is garbage. */
@@ -512,14 +516,14 @@ export class RaftCore {
 
   private handleHeartbeat(m: HeartbeatMsg): void {
     this.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: 'HeartbeatResp', to: m.from, ctx: m.ctx });
+    this.send({ type: 'HeartbeatResp', from: this.id, term: this.term, to: m.from, ctx: m.ctx });
   }
 
   private handleSnapshot(m: SnapshotMsg): void {
     const s = m.snapshot;
     const log = this.log;
     if (s.index <= log.commit) {
-      this.send({ type: 'AppendResp', to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
+      this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
     if (log.matchTerm(s.index, s.term)) {
@@ -534,7 +538,7 @@ export class RaftCore {
       this.confHistory = [];
       this.conf = s.conf;
     }
-    this.send({ type: 'AppendResp', to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
+    this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
   }
 
   // ---- Leader handlers -----------------------------------------------------------------------------
@@ -565,7 +569,7 @@ export class RaftCore {
       case 'replicate': pr.inflights.freeLE(m.index); break;
     }
     this.dirty = true;
-    if (m.from === this.transferee && pr.match === log.lastIndex()) this.send({ type: 'TimeoutNow', to: m.from });
+    if (m.from === this.transferee && pr.match === log.lastIndex()) this.send({ type: 'TimeoutNow', from: this.id, term: this.term, to: m.from });
   }
 
   private handleHeartbeatResp(m: HeartbeatRespMsg): void {
@@ -601,7 +605,7 @@ export class RaftCore {
 
   private answerRead(r: PendingRead): void {
     if (r.from === this.id) this.readStates.push({ index: r.index, context: r.context });
-    else this.send({ type: 'ReadIndexResp', to: r.from, index: r.index, context: r.context });
+    else this.send({ type: 'ReadIndexResp', from: this.id, term: this.term, to: r.from, index: r.index, context: r.context });
   }
 
   // ---- Ticks -----------------------------------------------------------------------------------------
@@ -622,7 +626,7 @@ export class RaftCore {
       if (this.checkQuorum) {
         const active = isQuorum(this.conf, (v) => v === this.id || (this.prs.get(v)?.recentActive ?? false));
         if (!active) { this.becomeFollower(this.term, null); return; }
-        for (const pr of this.prs.values()) pr.recentActive = false;
+        for (const pr of this.followers) pr.recentActive = false;
       }
       this.transferee = null;
     }
@@ -645,6 +649,7 @@ export class RaftCore {
     this.randomizedElectionTimeout = this.electionTicks + Math.floor(this.random() * this.electionTicks);
     this.votes.clear();
     this.prs.clear();
+    this.followers = [];
     this.transferee = null;
     this.reads.clear();
     this.readsBeforeCommit = [];
@@ -686,7 +691,7 @@ export class RaftCore {
     this.stepRole = this.stepLeader;
     this.tickRole = this.tickHeartbeat;
     const last = this.log.lastIndex();
-    for (const id of members(this.conf)) if (id !== this.id) this.prs.set(id, this.newProgress(last + 1));
+    this.trackMembers();
     // Raft §5.4.2: an entry of our own term must commit before earlier ones count as committed; it also
     // fences membership changes until then (the single-server change fix, thesis §4.1 errata).
     this.appendEntry({ index: last + 1, term: this.term, type: 'normal', data: null });
@@ -694,8 +699,14 @@ export class RaftCore {
     if (this.conf.outgoing && !this.hasConfEntryAfter(this.log.commit)) this.appendLeaveJoint();
   }
 
-  private newProgress(next: number): Progress {
-    return new Progress(next, this.maxInflightMsgs, this.maxInflightBytes);
+  /** Gives every member of the configuration a progress record (new ones probe from the end of our log). */
+  private trackMembers(): void {
+    const keep = new Set(members(this.conf));
+    keep.delete(this.id);
+    for (const id of this.prs.keys()) if (!keep.has(id)) this.prs.delete(id);
+    const next = this.log.lastIndex() + 1;
+    for (const id of keep) if (!this.prs.has(id)) this.prs.set(id, new Progress(id, next, this.maxInflightMsgs, this.maxInflightBytes));
+    this.followers = [...this.prs.values()];
   }
 
   /** Starts an election: a pre-vote round first when `pre`, otherwise a real one (Raft §5.2). */
@@ -703,7 +714,6 @@ export class RaftCore {
     if (pre) this.becomePreCandidate();
     else this.becomeCandidate();
     const term = pre ? this.term + 1 : this.term;
-    const type = pre ? 'PreVote' : 'Vote';
     this.votes.set(this.id, true);
     if (voteResult(this.conf, this.votes) === 'won') {
       if (pre) this.campaign(false);
@@ -713,8 +723,8 @@ export class RaftCore {
     const lastIndex = this.log.lastIndex(), lastTerm = this.log.lastTerm();
     for (const id of members(this.conf)) {
       if (id === this.id || !isVoter(this.conf, id)) continue;
-      if (type === 'Vote') this.send({ type, to: id, term, lastIndex, lastTerm, ...(transfer ? { transfer } : {}) });
-      else this.send({ type, to: id, term, lastIndex, lastTerm });
+      if (pre) this.send({ type: 'PreVote', from: this.id, term, to: id, lastIndex, lastTerm });
+      else this.send({ type: 'Vote', from: this.id, term, to: id, lastIndex, lastTerm, ...(transfer ? { transfer } : {}) });
     }
   }
 
@@ -731,7 +741,7 @@ export class RaftCore {
   }
 
   private appendEntry(e: Entry): void {
-    this.log.append([e]);
+    this.log.push(e);
     this.dirty = true;
   }
 
@@ -742,8 +752,8 @@ export class RaftCore {
   }
 
   private hasConfEntryAfter(index: number): boolean {
-    for (let i = index + 1; i <= this.log.lastIndex(); i++) if (this.log.entry(i).type === 'conf') return true;
-    return false;
+    const c = this.log.confIndices;
+    return c.length > 0 && c[c.length - 1] > index;
   }
 
   /**
@@ -752,10 +762,11 @@ export class RaftCore {
    */
   private flush(): void {
     this.dirty = false;
+    this.sliceCache = null;
     if (this.role !== 'leader') return;
     this.maybeCommit();
     if (this.role !== 'leader') return;
-    for (const [id, pr] of this.prs) this.sendAppends(id, pr);
+    for (const pr of this.followers) this.sendAppends(pr);
   }
 
   private matchOf = (id: NodeId): number => (id === this.id ? this.log.lastIndex() : this.prs.get(id)?.match ?? 0);
@@ -785,10 +796,10 @@ export class RaftCore {
   private applyConfEntries(from: number, to: number): boolean {
     const log = this.log;
     let changed = false;
-    for (let i = Math.max(from, log.firstIndex()); i <= to; i++) {
-      const e = log.entry(i);
-      if (e.type !== 'conf') continue;
-      this.conf = applyConfEntry(this.conf, e.data as ConfEntryData);
+    for (const i of log.confIndices) {
+      if (i < from) continue;
+      if (i > to) break;
+      this.conf = applyConfEntry(this.conf, log.entry(i).data as ConfEntryData);
       this.confHistory.push({ index: i, conf: this.conf });
       changed = true;
     }
@@ -802,14 +813,12 @@ export class RaftCore {
 
   /** A membership change committed while leading: track the new members, leave joint, or step down. */
   private onLeaderConfChange(): void {
-    const keep = new Set(members(this.conf));
-    for (const id of [...this.prs.keys()]) if (!keep.has(id)) this.prs.delete(id);
-    for (const id of keep) if (id !== this.id && !this.prs.has(id)) this.prs.set(id, this.newProgress(this.log.lastIndex() + 1));
+    this.trackMembers();
     if (this.transferee !== null && !isVoter(this.conf, this.transferee)) this.transferee = null;
     if (!isVoter(this.conf, this.id)) {
       // Removed (or demoted): tell the others the commit index first, so they adopt the new configuration
       // and elect a leader among themselves without waiting for a timeout to learn it.
-      for (const [id, pr] of this.prs) { pr.probeSent = false; pr.sendEmpty = true; this.sendAppends(id, pr); }
+      for (const pr of this.followers) { pr.probeSent = false; pr.sendEmpty = true; this.sendAppends(pr); }
       this.becomeFollower(this.term, null);
       return;
     }
@@ -818,10 +827,11 @@ export class RaftCore {
   }
 
   /** Sends `to` the entries it lacks, within its flow-control window (or the snapshot when it is too far behind). */
-  private sendAppends(to: NodeId, pr: Progress): void {
+  private sendAppends(pr: Progress): void {
     const log = this.log;
+    const to = pr.id;
     if (pr.isPaused()) return;
-    if (pr.next - 1 < log.snapIndex) { this.sendSnapshot(to, pr); return; }
+    if (pr.next - 1 < log.snapIndex) { this.sendSnapshot(pr); return; }
     const last = log.lastIndex();
     for (;;) {
       const prevIndex = pr.next - 1;
@@ -835,8 +845,8 @@ export class RaftCore {
         bytes += size;
       }
       if (hi === prevIndex && pr.sentCommit >= commit && !pr.sendEmpty) return;
-      const entries = hi > prevIndex ? log.slice(prevIndex + 1, hi) : [];
-      this.send({ type: 'Append', to, prevIndex, prevTerm: log.term(prevIndex), entries, commit });
+      const entries = this.entriesFor(prevIndex + 1, hi);
+      this.send({ type: 'Append', from: this.id, term: this.term, to, prevIndex, prevTerm: log.term(prevIndex), entries, commit });
       pr.sentCommit = Math.min(commit, hi);
       pr.sendEmpty = false;
       if (pr.state === 'replicate' && hi > prevIndex) {
@@ -850,33 +860,46 @@ export class RaftCore {
     }
   }
 
-  private sendSnapshot(to: NodeId, pr: Progress): void {
+  /**
+   * Entries [lo, hi] for an Append. Followers in step need the same range, so one flush hands them all the
+   * same (immutable) array.
+   */
+  private entriesFor(lo: number, hi: number): Entry[] {
+    if (hi < lo) return EMPTY;
+    const c = this.sliceCache;
+    if (c !== null && c.lo === lo && c.hi === hi) return c.entries;
+    const entries = this.log.slice(lo, hi);
+    this.sliceCache = { lo, hi, entries };
+    return entries;
+  }
+
+  private sendSnapshot(pr: Progress): void {
     assert(this.snapshot !== null && this.snapshot.index === this.log.snapIndex, 'a compacted log must keep its snapshot');
-    this.send({ type: 'Snapshot', to, snapshot: this.snapshot });
+    this.send({ type: 'Snapshot', from: this.id, term: this.term, to: pr.id, snapshot: this.snapshot });
     pr.becomeSnapshot(this.snapshot.index);
   }
 
   private bcastHeartbeat(): void {
     const ctx = this.reads.currentRound();
     const commit = this.log.commit;
-    for (const [to, pr] of this.prs) {
+    for (const pr of this.followers) {
       if (pr.state === 'snapshot' && ++pr.snapshotTicks * this.heartbeatTicks >= 2 * this.electionTicks) {
         // The snapshot (or its answer) was probably lost: probe again, which resends it if still needed.
         pr.becomeProbe();
         this.dirty = true;
       }
-      this.send({ type: 'Heartbeat', to, commit: Math.min(pr.match, commit), ctx });
+      this.send({ type: 'Heartbeat', from: this.id, term: this.term, to: pr.id, commit: Math.min(pr.match, commit), ctx });
     }
   }
 
   // ---- Outbox and Ready ------------------------------------------------------------------------------
 
-  /** The only outbox: stamps sender and term (unless the message carries its own, as pre-votes do). */
-  private send(m: Outgoing): void {
-    const msg = m as Message;
-    msg.from = this.id;
-    if (msg.term === undefined) msg.term = this.term;
-    this.msgs.push(msg);
+  /**
+   * The only outbox. Messages are built whole, sender and term included, so every message of a type shares
+   * one object shape (stamping fields on afterwards would give each a slower, larger layout).
+   */
+  private send(m: Message): void {
+    this.msgs.push(m);
   }
 
   private hardStateChanged(): boolean {
@@ -884,6 +907,9 @@ export class RaftCore {
     return h.term !== this.term || h.vote !== this.vote || h.commit !== this.log.commit;
   }
 }
+
+/** Shared empty array for empty Ready fields: everything handed out is immutable by contract. */
+const EMPTY = Object.freeze([]) as unknown as never[];
 
 function structuredCloneConf(c: ConfState): ConfState {
   const out: ConfState = { voters: [...c.voters], learners: [...c.learners] };
