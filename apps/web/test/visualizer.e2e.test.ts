@@ -131,6 +131,24 @@ describe('Raft visualizer in Chromium', { skip }, () => {
     );
   });
 
+  it('brings a node that missed a compaction up to date with a snapshot', async () => {
+    const leader = await waitForLeader(page);
+    const follower = (await nodesWithRole(page, 'follower'))[0];
+    await select(page, follower);
+    await page.click('#crash');
+    await waitForAttr(page, `#cluster [data-node="${follower}"]`, 'data-role', 'crashed');
+    // The simulated nodes compact every 16 applied entries.
+    let index = 0;
+    for (let i = 0; i < 20; i++) index = await sendRequest(page);
+    await waitForCommitEverywhere(page, index);
+    assert.equal(await waitForLeader(page), leader);
+    await page.click('#crash');
+    await page.waitForFunction((id) => Array.from(document.querySelectorAll('#events .event-text'))
+      .some((e) => e.textContent?.startsWith(`${id} installed a snapshot`)), follower, WAIT);
+    await waitForCommitEverywhere(page, index);
+    await page.waitForSelector(`#logs [data-node="${follower}"] .cell-snapshot`, WAIT);
+  });
+
   it('cuts and mends a link by clicking it', async () => {
     const link = '#cluster [data-link="n1-n2"]';
     await page.click(link);

@@ -10,7 +10,7 @@ import { isKvCommand, Simulation, type CoreStatus, type KvCommand, type SimObser
 import { kindOf, type MessageKind } from './messages.js';
 
 /** Real milliseconds that one virtual millisecond lasts at speed 1: slow enough to follow each message. */
-export const SLOW_MOTION = 30;
+const SLOW_MOTION = 30;
 
 /** Virtual milliseconds a lost message takes to fade out. */
 export const FADE_MS = 12;

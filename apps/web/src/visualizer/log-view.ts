@@ -85,6 +85,8 @@ export class LogView {
     setText(row.meta, `commit ${s.commit}`);
     setText(row.kv, s.alive ? kv || '∅' : 'lost in crash');
     row.cells.style.setProperty('--cols', String(this.columns));
+    // Entries left of the window would otherwise leave a short log looking empty.
+    setAttr(row.cells, 'data-earlier', String(s.lastIndex >= 1 && start > 1 && (s.snapshot?.index ?? 0) < start));
 
     const cells: HTMLElement[] = [];
     if (s.snapshot && s.snapshot.index >= start) {
