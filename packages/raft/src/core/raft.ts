@@ -109,9 +109,13 @@ export class RaftCore {
   private leader: NodeId | null = null;
   private readonly log = new RaftLog();
 
-  /** The configuration in force: the snapshot's, changed by every committed conf entry since. */
+  /**
+   * The configuration in force: the one after the newest conf entry in the log, committed or not (thesis
+   * §4.1). A node must act on a configuration as soon as it holds it: were it to wait for the commit, a
+   * removed leader that steps down before the others learn the commit would leave them unable to elect.
+   */
   private conf: ConfState = { voters: [], learners: [] };
-  /** The configuration at the snapshot base and after each committed conf entry since, for `compact()`. */
+  /** The configuration at the snapshot base, and after each conf entry in the log since (ascending). */
   private confBase: ConfState = { voters: [], learners: [] };
   private confHistory: { index: number; conf: ConfState }[] = [];
   /** Index of the last conf entry proposed by this leader; a new one waits until it commits. */
@@ -207,8 +211,7 @@ export class RaftCore {
       log.commit = 1;
     }
     log.applied = Math.min(Math.max(r.applied ?? log.snapIndex, log.snapIndex), log.commit);
-    this.conf = this.confBase;
-    this.applyConfEntries(log.snapIndex + 1, log.commit);
+    this.syncConf(0);
   }
 
   // ---- Public API ------------------------------------------------------------------------------------
@@ -279,8 +282,7 @@ export class RaftCore {
     validateConfChanges(this.conf, changes);
     const index = this.log.lastIndex() + 1;
     const data: ConfEntryData = { op: 'change', changes: changes.map((c) => ({ type: c.type, node: c.node })) };
-    this.appendEntry({ index, term: this.term, type: 'conf', data });
-    this.pendingConfIndex = index;
+    this.appendConf(data);
     return { index, term: this.term };
   }
 
@@ -484,22 +486,30 @@ export class RaftCore {
 
   private handleAppend(m: AppendMsg): void {
     const log = this.log;
-    if (m.prevIndex < log.commit) {
-      // Everything up to our commit index already matches; tell the leader where to continue.
-      this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
-      return;
+    let prevIndex = m.prevIndex, prevTerm = m.prevTerm, entries = m.entries;
+    if (prevIndex < log.commit) {
+      // Entries up to our commit index match the leader's (committed entries never change), so continue
+      // from there: a reordered, older Append may still carry entries we lack.
+      const skip = log.commit - prevIndex;
+      if (skip >= entries.length) {
+        this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
+        return;
+      }
+      prevIndex = log.commit;
+      prevTerm = entries[skip - 1].term;
+      entries = entries.slice(skip);
     }
-    if (log.matchTerm(m.prevIndex, m.prevTerm)) {
-      if (!this.conflictIsSafe(m.entries)) { this.dropped.malformed++; return; }
-      log.appendAfter(m.entries);
-      const lastNew = m.prevIndex + m.entries.length;
+    if (log.matchTerm(prevIndex, prevTerm)) {
+      if (!this.conflictIsSafe(entries)) { this.dropped.malformed++; return; }
+      this.syncConf(log.appendAfter(entries));
+      const lastNew = prevIndex + entries.length;
       this.commitTo(Math.min(m.commit, lastNew));
       this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
     // Fast backtracking: name the last index whose term is at most the leader's prevTerm, so the leader can
     // skip past all entries of a term we do not share (thesis §5.3 optimisation, as in etcd).
-    const hint = log.findConflictByTerm(Math.min(m.prevIndex, log.lastIndex()), m.prevTerm);
+    const hint = log.findConflictByTerm(Math.min(prevIndex, log.lastIndex()), prevTerm);
     this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: m.prevIndex, reject: true, hintIndex: hint.index, hintTerm: Math.max(hint.term, 0) });
   }
 
@@ -536,7 +546,7 @@ export class RaftCore {
       this.snapshotToPersist = s;
       this.confBase = s.conf;
       this.confHistory = [];
-      this.conf = s.conf;
+      this.syncConf(0);
     }
     this.send({ type: 'AppendResp', from: this.id, term: this.term, to: m.from, index: log.commit, reject: false, hintIndex: 0, hintTerm: 0 });
   }
@@ -696,7 +706,6 @@ export class RaftCore {
     // fences membership changes until then (the single-server change fix, thesis §4.1 errata).
     this.appendEntry({ index: last + 1, term: this.term, type: 'normal', data: null });
     this.pendingConfIndex = last + 1;
-    if (this.conf.outgoing && !this.hasConfEntryAfter(this.log.commit)) this.appendLeaveJoint();
   }
 
   /** Gives every member of the configuration a progress record (new ones probe from the end of our log). */
@@ -745,15 +754,12 @@ export class RaftCore {
     this.dirty = true;
   }
 
-  private appendLeaveJoint(): void {
+  /** Appends a conf entry as leader; it takes effect at once. */
+  private appendConf(data: ConfEntryData): void {
     const index = this.log.lastIndex() + 1;
-    this.appendEntry({ index, term: this.term, type: 'conf', data: { op: 'leaveJoint' } satisfies ConfEntryData });
+    this.appendEntry({ index, term: this.term, type: 'conf', data });
     this.pendingConfIndex = index;
-  }
-
-  private hasConfEntryAfter(index: number): boolean {
-    const c = this.log.confIndices;
-    return c.length > 0 && c[c.length - 1] > index;
+    this.syncConf(0);
   }
 
   /**
@@ -782,28 +788,47 @@ export class RaftCore {
   private commitTo(index: number): void {
     const log = this.log;
     if (index <= log.commit) return;
-    const from = log.commit + 1;
     log.commit = index;
-    if (this.applyConfEntries(from, index) && this.role === 'leader') this.onLeaderConfChange();
-    if (this.role === 'leader' && this.readsBeforeCommit.length && log.term(index) === this.term) {
+    if (this.role !== 'leader') return;
+    if (this.pendingConfIndex <= index && this.lastConfIndex() <= index) {
+      if (!isVoter(this.conf, this.id)) { this.stepDownRemoved(); return; }
+      if (this.conf.outgoing) this.appendConf({ op: 'leaveJoint' });
+    }
+    if (this.readsBeforeCommit.length && log.term(index) === this.term) {
       const waiting = this.readsBeforeCommit;
       this.readsBeforeCommit = [];
       for (const r of waiting) this.handleReadRequest(r.from, r.context);
     }
   }
 
-  /** Applies committed conf entries in [from, to]; returns whether any was found. */
-  private applyConfEntries(from: number, to: number): boolean {
-    const log = this.log;
+  /**
+   * Brings the configuration in line with the log after it changed: forgets what a truncation at
+   * `conflict` (0: none) removed, then applies conf entries appended since.
+   */
+  private syncConf(conflict: number): void {
+    const h = this.confHistory;
     let changed = false;
-    for (const i of log.confIndices) {
-      if (i < from) continue;
-      if (i > to) break;
-      this.conf = applyConfEntry(this.conf, log.entry(i).data as ConfEntryData);
-      this.confHistory.push({ index: i, conf: this.conf });
+    if (conflict > 0) while (h.length && h[h.length - 1].index >= conflict) { h.pop(); changed = true; }
+    const known = h.length ? h[h.length - 1].index : this.log.snapIndex;
+    const conf0 = h.length ? h[h.length - 1].conf : this.confBase;
+    let conf = conf0;
+    for (const i of this.log.confIndices) {
+      if (i <= known) continue;
+      conf = applyConfEntry(conf, this.log.entry(i).data as ConfEntryData);
+      h.push({ index: i, conf });
       changed = true;
     }
-    return changed;
+    if (!changed && this.conf === conf0) return;
+    this.conf = h.length ? h[h.length - 1].conf : this.confBase;
+    if (this.role === 'leader') {
+      this.trackMembers();
+      if (this.transferee !== null && !isVoter(this.conf, this.transferee)) this.transferee = null;
+    }
+  }
+
+  private lastConfIndex(): number {
+    const h = this.confHistory;
+    return h.length ? h[h.length - 1].index : this.log.snapIndex;
   }
 
   private confAt(index: number): ConfState {
@@ -811,19 +836,13 @@ export class RaftCore {
     return this.confBase;
   }
 
-  /** A membership change committed while leading: track the new members, leave joint, or step down. */
-  private onLeaderConfChange(): void {
-    this.trackMembers();
-    if (this.transferee !== null && !isVoter(this.conf, this.transferee)) this.transferee = null;
-    if (!isVoter(this.conf, this.id)) {
-      // Removed (or demoted): tell the others the commit index first, so they adopt the new configuration
-      // and elect a leader among themselves without waiting for a timeout to learn it.
-      for (const pr of this.followers) { pr.probeSent = false; pr.sendEmpty = true; this.sendAppends(pr); }
-      this.becomeFollower(this.term, null);
-      return;
-    }
-    if (this.conf.outgoing && this.pendingConfIndex <= this.log.commit) this.appendLeaveJoint();
-    this.dirty = true;
+  /**
+   * The configuration that removed (or demoted) this leader has committed: it steps down (thesis §4.2.2),
+   * telling the others the commit index first so they need not wait for another leader to learn it.
+   */
+  private stepDownRemoved(): void {
+    for (const pr of this.followers) { pr.probeSent = false; pr.sendEmpty = true; this.sendAppends(pr); }
+    this.becomeFollower(this.term, null);
   }
 
   /** Sends `to` the entries it lacks, within its flow-control window (or the snapshot when it is too far behind). */

@@ -219,7 +219,13 @@ export function runChaos(seed: number, options: { phases?: number } = {}): Chaos
       }
       if (!committed) sim.run(50);
     }
-    if (!committed) throw new ChaosFailure(seed, `no command committed within ${HEAL_DEADLINE_MS} ms after the network healed`);
+    if (!committed) {
+      const state = sim.all.map((v) => {
+        const st = v.status();
+        return st ? `${v.id} ${st.role} term=${st.term} lead=${st.leader} commit=${st.commit} last=${st.lastIndex} conf=${JSON.stringify(st.conf)}` : `${v.id} down`;
+      });
+      throw new ChaosFailure(seed, `no command committed within ${HEAL_DEADLINE_MS} ms after the network healed:\n    ${state.join('\n    ')}`);
+    }
     sim.run(1000);
   } catch (err) {
     if (err instanceof ChaosFailure) throw err;
