@@ -618,9 +618,8 @@ describe('LabConfig', () => {
 });
 
 describe('core findings', () => {
-  it('an entry whose Appends were all lost still commits on an idle, healthy network (Raft §5.3: the leader retries indefinitely)', {
-    todo: 'core bug: a leader in replicate state never resends a lost Append while no new proposal arrives',
-  }, () => {
+  // Found with this simulator; fixed in the core by 58baed3.
+  it('an entry whose Appends were all lost still commits on an idle, healthy network (Raft §5.3: the leader retries indefinitely)', () => {
     const sim = new Simulation({ seed: 1, nodes: 3 });
     const leader = elect(sim);
     commitEverywhere(sim, put('a', '1'));
@@ -628,5 +627,25 @@ describe('core findings', () => {
     const { index } = sim.propose(leader, put('b', '2'));
     sim.network.heal();
     assert.ok(sim.runUntil(() => sim.all.every((n) => n.applied >= index), 5_000), `index ${index} still uncommitted after 5 s of heartbeats`);
+  });
+
+  it('a leader that demoted itself and crashed before the change committed does not deadlock the cluster (thesis §4.2.2)', {
+    todo: 'core bug: a node that is no voter in its latest, uncommitted configuration never campaigns, and the only other voter cannot win without its vote',
+  }, () => {
+    // Two voters. The leader demotes itself to learner; only it holds that entry, so its latest configuration
+    // is {follower} while the follower's is still {leader, follower}. After a restart the old leader will not
+    // campaign (it is no voter in its own latest configuration), and the follower cannot win: the old leader,
+    // whose log is longer, refuses its vote. The thesis (§4.2.2) has such a node still start elections.
+    const sim = new Simulation({ seed: 1, nodes: 2 });
+    commitEverywhere(sim, put('a', '1'));
+    const leader = sim.leader() as NodeId;
+    const follower = sim.nodeIds.find((id) => id !== leader) as NodeId;
+    sim.network.block(leader, follower);
+    sim.proposeConfChange(leader, [{ type: 'addLearner', node: leader }]);
+    sim.run(10);
+    sim.crash(leader);
+    sim.network.heal();
+    sim.restart(leader);
+    assert.ok(sim.runUntil(() => sim.leader() !== null, 20_000), 'no leader within 20 s');
   });
 });
