@@ -737,9 +737,16 @@ export class RaftCore {
     }
   }
 
-  /** A voter with no snapshot waiting to be persisted may campaign. */
+  /**
+   * Whether this node may campaign: no snapshot waits to be persisted, and it is a voter in its newest
+   * configuration or in its committed one. The second case matters for a leader that proposed its own
+   * removal and lost leadership before the change committed: its log may be the only one holding the
+   * change, so no other node can win without its vote, which it must refuse to a shorter log. It
+   * campaigns, counting votes under its newest configuration, commits the change, then steps down.
+   */
   private promotable(): boolean {
-    return isVoter(this.conf, this.id) && this.snapshotToPersist === null;
+    if (this.snapshotToPersist !== null) return false;
+    return isVoter(this.conf, this.id) || isVoter(this.confAt(this.log.commit), this.id);
   }
 
   // ---- Replication and commit (Raft §5.3, §5.4) ----------------------------------------------------
