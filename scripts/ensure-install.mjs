@@ -1,5 +1,7 @@
 // Makes `npm start` and `npm test` self-sufficient on a fresh clone: installs npm dependencies (which also
 // builds @raftrtc/raft through the root `prepare` script) when they are missing or older than the lockfile.
+// With `--browser` (npm test) it also installs Debian's Chromium for the browser tests when it is missing
+// and we may (root with apt); Playwright never downloads a browser here.
 import { execSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,4 +16,18 @@ if (stale) {
   execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit' });
 } else if (!existsSync(join(root, 'packages', 'raft', 'dist', 'index.js'))) {
   execSync('npm run prepare', { cwd: root, stdio: 'inherit' });
+}
+
+if (process.argv.includes('--browser') && !existsSync('/usr/bin/chromium')) {
+  const canApt = typeof process.getuid === 'function' && process.getuid() === 0 && existsSync('/usr/bin/apt-get');
+  if (canApt) {
+    console.log('[raftrtc] installing Chromium for the browser tests (apt-get install chromium)…');
+    try {
+      execSync('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium', { stdio: 'inherit' });
+    } catch {
+      console.log('[raftrtc] could not install Chromium: the browser tests will be skipped');
+    }
+  } else {
+    console.log('[raftrtc] /usr/bin/chromium is missing and cannot be installed here: the browser tests will be skipped');
+  }
 }
