@@ -4,22 +4,12 @@
  * @module
  */
 import type { Message } from '../core/messages.js';
+import type { RaftStatus } from '../core/raft.js';
 import type { ConfChange, ConfState, Entry, NodeId, Ready, Role, Snapshot } from '../core/types.js';
 import type { DropReason } from './network.js';
 
 /** The part of `RaftCore.status()` the simulator reads. */
-export interface CoreStatus {
-  id: NodeId;
-  term: number;
-  vote: NodeId | null;
-  role: Role;
-  leader: NodeId | null;
-  commit: number;
-  applied: number;
-  firstIndex: number;
-  lastIndex: number;
-  conf: ConfState;
-}
+export type CoreStatus = Pick<RaftStatus, 'id' | 'term' | 'vote' | 'role' | 'leader' | 'commit' | 'applied' | 'firstIndex' | 'lastIndex' | 'conf'>;
 
 /** The RaftCore contract as the simulator drives it; a test may hand in any implementation, even a broken one. */
 export interface CoreLike {
