@@ -5,7 +5,7 @@
  */
 import type { Message } from '../core/messages.js';
 import type { RaftStatus } from '../core/raft.js';
-import type { ConfChange, ConfState, Entry, NodeId, Ready, Role, Snapshot } from '../core/types.js';
+import type { ConfChange, Entry, NodeId, Ready, Role, Snapshot } from '../core/types.js';
 import type { DropReason } from './network.js';
 
 /** The part of `RaftCore.status()` the simulator reads. */
