@@ -4,18 +4,19 @@
  * @module
  */
 import { assert } from './errors.js';
+import { EntryChunks } from './entry-chunks.js';
 import type { Entry, Snapshot } from './types.js';
 
 /**
  * Invariant: `snapIndex <= applied <= commit <= lastIndex()` and `snapIndex <= stabled <= lastIndex()`.
- * Entry `i` (for `snapIndex < i <= lastIndex()`) lives at `entries[i - snapIndex - 1]`.
+ * Entry `i` (for `snapIndex < i <= lastIndex()`) lives at position `i - snapIndex - 1` of `entries`.
  */
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0, 0 for none). */
   snapIndex = 0;
   snapTerm = 0;
   /** Entries after the snapshot, shared by reference with messages and Readys: never mutated once placed. */
-  entries: Entry[] = [];
+  private entries = new EntryChunks();
   /** Highest index known committed. */
   commit = 0;
   /** Highest index handed to the application through `Ready.committed` (or covered by a snapshot). */
@@ -25,16 +26,16 @@ export class RaftLog {
 
   firstIndex(): number { return this.snapIndex + 1; }
   lastIndex(): number { return this.snapIndex + this.entries.length; }
-  lastTerm(): number { return this.entries.length ? this.entries[this.entries.length - 1].term : this.snapTerm; }
+  lastTerm(): number { return this.entries.length ? this.entries.at(this.entries.length - 1).term : this.snapTerm; }
 
   /** The term of entry `i`, or -1 when `i` is compacted away or beyond the end. */
   term(i: number): number {
     if (i === this.snapIndex) return this.snapTerm;
     const k = i - this.snapIndex - 1;
-    return k >= 0 && k < this.entries.length ? this.entries[k].term : -1;
+    return k >= 0 && k < this.entries.length ? this.entries.at(k).term : -1;
   }
 
-  entry(i: number): Entry { return this.entries[i - this.snapIndex - 1]; }
+  entry(i: number): Entry { return this.entries.at(i - this.snapIndex - 1); }
 
   matchTerm(i: number, term: number): boolean { return this.term(i) === term; }
 
@@ -81,7 +82,7 @@ export class RaftLog {
     let conflict = 0;
     if (first <= last) {
       assert(first > this.commit, `conflict at ${first} would overwrite committed entries (commit ${this.commit})`);
-      this.entries.length = first - this.snapIndex - 1;
+      this.entries.truncate(first - this.snapIndex - 1);
       this.lastBatch = null;
       while (this.confIndices.length && this.confIndices[this.confIndices.length - 1] >= first) this.confIndices.pop();
       if (this.stabled >= first) this.stabled = first - 1;
@@ -108,8 +109,7 @@ export class RaftLog {
 
   /** Drops entries up to `index` (inclusive), which becomes the new snapshot base. */
   compactTo(index: number, term: number): void {
-    // slice, not splice: splice would build an array of everything dropped; what remains is usually short.
-    this.entries = this.entries.slice(index - this.snapIndex);
+    this.entries.dropFront(index - this.snapIndex);
     this.lastBatch = null;
     let k = 0;
     while (k < this.confIndices.length && this.confIndices[k] <= index) k++;
@@ -120,7 +120,7 @@ export class RaftLog {
 
   /** Replaces the whole log with a snapshot's base (Raft §7). */
   restore(s: Snapshot): void {
-    this.entries = [];
+    this.entries.clear();
     this.confIndices = [];
     this.lastBatch = null;
     this.snapIndex = s.index;
