@@ -16,7 +16,7 @@ import { RaftLog } from './log.js';
 import {
   validateMessage, validateSnapshot,
   type AppendMsg, type AppendRespMsg, type HeartbeatMsg, type HeartbeatRespMsg, type Message,
-  type ReadIndexMsg, type SnapshotMsg,
+  type SnapshotMsg,
 } from './messages.js';
 import { Progress } from './progress.js';
 import { committedIndex, isQuorum, isVoter, members, voteResult } from './quorum.js';
