@@ -172,35 +172,9 @@ class Lab {
     return max;
   }
 
-  /**
-   * config.go's one() as a goroutine, so that several can run "concurrently" in an {@link Interleaving}:
-   * offer `cmd` to the connected servers in turn until one accepts it, then poll every 20 ms for up to 2 s
-   * until `expectedServers` have committed it at that index; retry for up to 10 s when `retry` is set.
-   */
+  /** config.go's one() as a goroutine, so that several can run "concurrently" in an {@link Interleaving}. */
   *oneProc(cmd: unknown, expectedServers: number, retry: boolean): Proc<number> {
-    const t0 = this.now;
-    let starts = 0;
-    while (this.now - t0 < 10_000) {
-      let index = -1;
-      for (let si = 0; si < this.n; si++) {
-        starts = (starts + 1) % this.n;
-        if (!this.connected[starts]) continue;
-        const r = this.start(starts, cmd);
-        if (r.isLeader) { index = r.index; break; }
-      }
-      if (index !== -1) {
-        const t1 = this.now;
-        while (this.now - t1 < 2_000) {
-          const [nd, cmd1] = this.nCommitted(index);
-          if (nd > 0 && nd >= expectedServers && cmd1 === cmd) return index;
-          yield 20;
-        }
-        if (!retry) assert.fail(`one(${String(cmd)}) failed to reach agreement`);
-      } else {
-        yield 50;
-      }
-    }
-    assert.fail(`one(${String(cmd)}) failed to reach agreement`);
+    return yield* this.cfg.oneSteps(cmd, expectedServers, retry);
   }
 
   /** Whether `cmd` is committed (by any server) at some index in [from, to]; returns that index or -1. */

@@ -294,6 +294,18 @@ export class LabConfig {
    */
   one(cmd: unknown, expectedServers: number, retry: boolean): number {
     this.checkTimeout();
+    const steps = this.oneSteps(cmd, expectedServers, retry);
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done) return r.value;
+      this.sleep(r.value);
+    }
+  }
+
+  /**
+   * {@link one} as a generator that yields the virtual milliseconds it wants to sleep instead of sleeping,
+   * so that a test can interleave several of them like the lab's goroutines.
+   */
+  *oneSteps(cmd: unknown, expectedServers: number, retry: boolean): Generator<number, number, undefined> {
     const want = canonicalJson(cmd);
     const t0 = this.now;
     let starts = 0;
@@ -313,11 +325,11 @@ export class LabConfig {
         while (this.now - t1 < 2_000) {
           const [nd, cmd1] = this.nCommitted(index);
           if (nd > 0 && nd >= expectedServers && canonicalJson(cmd1) === want) return index;
-          this.sleep(20);
+          yield 20;
         }
         if (!retry) this.fail(`one(${want.slice(0, 40)}) failed to reach agreement`);
       } else {
-        this.sleep(50);
+        yield 50;
       }
     }
     this.fail(`one(${want.slice(0, 40)}) failed to reach agreement`);
