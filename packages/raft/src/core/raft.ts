@@ -204,8 +204,8 @@ export class RaftCore {
     const fresh = !r.snapshot && entries.length === 0 && !hs;
     if (fresh && voters.length > 0) {
       // Like etcd's bootstrap: every initial voter writes the same entry 1, so a node added later learns the
-      // initial configuration from the log like any other change.
-      const data: ConfEntryData = { op: 'bootstrap', voters: [...new Set(voters)] };
+      // initial configuration from the log like any other change. Sorted: every voter must write it identically.
+      const data: ConfEntryData = { op: 'bootstrap', voters: [...new Set(voters)].sort() };
       log.push({ index: 1, term: 1, type: 'conf', data });
       this.term = 1;
       log.commit = 1;
