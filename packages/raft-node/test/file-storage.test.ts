@@ -1,0 +1,263 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StorageState } from '@raftrtc/raft';
+import { runStorageConformance } from '../../raft/test/conformance/storage.js';
+import { FileStorage, StorageCorruptionError, StorageLockedError, type FileStorageOptions } from '../src/file-storage.js';
+import { crc32 } from '../src/crc32.js';
+import { crashOp, entry, Model, snap } from './fixtures/model.js';
+
+const tempDir = (): Promise<string> => mkdtemp(join(tmpdir(), 'raftrtc-fs-'));
+
+for (const [label, options] of [['default segments', {}], ['64-byte segments', { segmentBytes: 64 }]] as [string, FileStorageOptions][]) {
+  runStorageConformance(`FileStorage (${label})`, async () => {
+    const dir = await tempDir();
+    return {
+      storage: new FileStorage(dir, options),
+      reopen: async () => new FileStorage(dir, options),
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  });
+}
+
+/** Opens, loads and returns the state in `dir`, closing again. */
+async function loadDir(dir: string, options: FileStorageOptions = {}): Promise<StorageState> {
+  const s = new FileStorage(dir, options);
+  try {
+    return await s.load();
+  } finally {
+    await s.close();
+  }
+}
+
+const segments = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((n) => n.endsWith('.seg')).sort();
+
+describe('FileStorage', () => {
+  it('computes the standard CRC-32', () => {
+    assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926, 'the CRC-32 check value');
+    assert.equal(crc32(Buffer.alloc(0)), 0, 'empty input');
+  });
+
+  it('reopening after a long random history of saves, truncations, compactions and installs reproduces the state', async () => {
+    const dir = await tempDir();
+    try {
+      const opts = { segmentBytes: 512 };
+      const model = new Model();
+      let s = new FileStorage(dir, opts);
+      assert.deepEqual(await s.load(), model.state());
+      for (let k = 1; k <= 400; k++) {
+        const op = crashOp(k, model);
+        if (op.kind === 'save') { await s.save(op.update); model.save(op.update); }
+        else { await s.compact(op.snapshot); model.compact(op.snapshot); }
+        if (k % 37 === 0) {
+          await s.close();
+          s = new FileStorage(dir, opts);
+          assert.deepEqual(await s.load(), model.state(), `state after step ${k}`);
+        }
+      }
+      await s.close();
+      assert.deepEqual(await loadDir(dir, opts), model.state(), 'final state');
+      // Compaction kept the directory bounded: only segments holding live entries remain.
+      assert.ok((await segments(dir)).length < 20, `segments were deleted: ${(await segments(dir)).length} left`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rolls segments at the size limit and deletes those a compaction wholly covers', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new FileStorage(dir, { segmentBytes: 200 });
+      await s.load();
+      for (let i = 1; i <= 40; i++) {
+        await s.save({ hardState: { term: 1, vote: 'a', commit: i - 1 }, snapshot: null, entries: [entry(i, 1, 'x'.repeat(40))] });
+      }
+      const before = await segments(dir);
+      assert.ok(before.length >= 10, `rolled into many segments: ${before.length}`);
+      assert.match(before[0], /^log-0{15}1-0{15}1\.seg$/, 'first segment named by seq and first index');
+      for (const n of before) {
+        // A segment is only rolled after it passed the limit, so none but the last is much past it.
+        assert.ok((await stat(join(dir, n))).size < 200 + 200, `${n} stays near the limit`);
+      }
+      await s.compact(snap(30, 1));
+      const after = await segments(dir);
+      assert.ok(after.length < before.length, `compaction deleted segments: ${before.length} -> ${after.length}`);
+      assert.deepEqual(after, before.slice(before.length - after.length), 'the oldest segments went, in order');
+      await s.save({ hardState: null, snapshot: null, entries: [entry(41, 1)] });
+      await s.close();
+      const st = await loadDir(dir);
+      assert.deepEqual(st.entries.map((e) => e.index), Array.from({ length: 11 }, (_, i) => 31 + i), 'entries 31..41 remain');
+      assert.deepEqual(st.hardState, { term: 1, vote: 'a', commit: 39 }, 'hard state survives deletion of old segments');
+      // A snapshot installed by save() voids every older segment.
+      const s2 = new FileStorage(dir, { segmentBytes: 200 });
+      await s2.load();
+      await s2.save({ hardState: { term: 2, vote: null, commit: 100 }, snapshot: snap(100, 2), entries: [] });
+      assert.equal((await segments(dir)).length, 1, 'only the new segment is left');
+      await s2.close();
+      assert.deepEqual(await loadDir(dir), { hardState: { term: 2, vote: null, commit: 100 }, snapshot: snap(100, 2), entries: [] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('recovers from a torn last record cut at every byte offset, and keeps writing after it', async () => {
+    const src = await tempDir();
+    const work = await tempDir();
+    try {
+      const model = new Model();
+      const s = new FileStorage(src);
+      await s.load();
+      for (let k = 1; k <= 30; k++) {
+        const op = crashOp(k, model);
+        if (op.kind === 'save') { await s.save(op.update); model.save(op.update); } else { await s.compact(op.snapshot); model.compact(op.snapshot); }
+      }
+      const previous = model.state();
+      const [seg] = (await segments(src)).slice(-1);
+      const start = (await stat(join(src, seg))).size;
+      const lastSave = { hardState: { term: 9, vote: 'c', commit: 20 }, snapshot: null, entries: [entry(model.lastIndex + 1, 9, { big: 'y'.repeat(100) })] };
+      await s.save(lastSave);
+      await s.close();
+      const end = (await stat(join(src, seg))).size;
+      assert.ok(end > start + 100, 'the last record is in the same segment');
+
+      for (let cut = start; cut < end; cut++) {
+        await rm(work, { recursive: true, force: true });
+        await cp(src, work, { recursive: true });
+        await truncate(join(work, seg), cut);
+        assert.deepEqual(await loadDir(work), previous, `state after cutting at ${cut}`);
+        assert.equal((await stat(join(work, seg))).size, start, `the torn tail was cut away at ${cut}`);
+      }
+
+      // A whole-length last record whose bytes are damaged (a torn sector) is a torn tail as well.
+      await rm(work, { recursive: true, force: true });
+      await cp(src, work, { recursive: true });
+      const buf = await readFile(join(work, seg));
+      buf[end - 5] ^= 0xff;
+      await writeFile(join(work, seg), buf);
+      const s2 = new FileStorage(work);
+      assert.deepEqual(await s2.load(), previous, 'CRC-failing last record dropped');
+      await s2.save(lastSave);
+      await s2.close();
+      model.save(lastSave);
+      assert.deepEqual(await loadDir(work), model.state(), 'writes continue after recovery');
+    } finally {
+      await rm(src, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a corrupted record before the tail with StorageCorruptionError naming file and offset', async () => {
+    const src = await tempDir();
+    const work = await tempDir();
+    try {
+      const s = new FileStorage(src, { segmentBytes: 300 });
+      await s.load();
+      for (let i = 1; i <= 20; i++) await s.save({ hardState: { term: 1, vote: 'a', commit: i }, snapshot: null, entries: [entry(i, 1, 'z'.repeat(30))] });
+      await s.close();
+      const segs = await segments(src);
+      assert.ok(segs.length >= 3, 'several segments');
+      const cases: [string, number][] = [
+        [segs[0], 20], // a middle segment's payload
+        [segs[1], 2], // a length byte
+        [segs[segs.length - 1], 12], // the first record of the last segment, with records after it
+      ];
+      for (const [seg, at] of cases) {
+        await rm(work, { recursive: true, force: true });
+        await cp(src, work, { recursive: true });
+        const buf = await readFile(join(work, seg));
+        buf[at] ^= 0x41;
+        await writeFile(join(work, seg), buf);
+        await assert.rejects(loadDir(work), (err: unknown) => {
+          assert.ok(err instanceof StorageCorruptionError, `a StorageCorruptionError for ${seg}@${at}: ${String(err)}`);
+          assert.equal(err.file, join(work, seg), 'names the file');
+          assert.equal(err.offset, 0, 'names the offset of the damaged record');
+          assert.match(err.message, new RegExp(`${seg}.*byte 0`), 'the message says where');
+          return true;
+        });
+        // A refused directory is not left locked.
+        await assert.rejects(loadDir(work), StorageCorruptionError);
+      }
+      // A damaged snapshot file is refused too.
+      const s2 = new FileStorage(work);
+      await rm(work, { recursive: true, force: true });
+      await cp(src, work, { recursive: true });
+      await s2.load();
+      await s2.compact(snap(5, 1));
+      await s2.close();
+      const sb = await readFile(join(work, 'snapshot.snap'));
+      sb[sb.length - 3] ^= 1;
+      await writeFile(join(work, 'snapshot.snap'), sb);
+      await assert.rejects(loadDir(work), StorageCorruptionError);
+    } finally {
+      await rm(src, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a second FileStorage on one directory until the first closes', async () => {
+    const dir = await tempDir();
+    try {
+      const a = new FileStorage(dir);
+      await a.load();
+      await assert.rejects(new FileStorage(dir).load(), StorageLockedError);
+      await a.close();
+      const b = new FileStorage(dir);
+      await b.load();
+      await b.close();
+      // A lock left by a dead process is taken over.
+      await writeFile(join(dir, 'LOCK'), '999999999');
+      await loadDir(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('survives SIGKILL at random moments with every acknowledged step intact', { timeout: 120_000 }, async () => {
+    const child = join(import.meta.dirname, 'fixtures', 'crash-child.ts');
+    for (let run = 0; run < 4; run++) {
+      const dir = await tempDir();
+      try {
+        const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, '2048'], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let acked = 0;
+        let out = '';
+        const exited = new Promise<void>((res) => proc.on('exit', () => res()));
+        let readyAt = 0;
+        const ready = new Promise<void>((res) => {
+          proc.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            const lines = out.split('\n');
+            out = lines.pop()!;
+            for (const l of lines) {
+              if (l === 'ready') { readyAt = Date.now(); res(); } else acked = Number(l.slice(4));
+            }
+          });
+        });
+        await ready;
+        await new Promise((r) => setTimeout(r, 150 + Math.random() * 600));
+        proc.kill('SIGKILL');
+        await exited;
+        assert.ok(readyAt > 0 && acked > 0, `the child made progress before the kill (run ${run}, acked ${acked})`);
+
+        const state = await loadDir(dir);
+        // Saves are serial, so the store holds the state after the last acknowledged step, or after the one
+        // step that had been written but not yet reported.
+        const model = new Model();
+        const states: StorageState[] = [model.state()];
+        for (let k = 1; k <= acked + 1; k++) {
+          const op = crashOp(k, model);
+          if (op.kind === 'save') model.save(op.update); else model.compact(op.snapshot);
+          states.push(model.state());
+        }
+        const matches = [acked, acked + 1].filter((k) => {
+          try { assert.deepEqual(state, states[k]); return true; } catch { return false; }
+        });
+        assert.ok(matches.length > 0, `run ${run}: the recovered state is the state after step ${acked} or ${acked + 1} (got last index ${state.entries.at(-1)?.index})`);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+});
