@@ -77,6 +77,13 @@ interface SnapshotRecord {
    * log write that follows it lands.
    */
   logSeq: number;
+  /**
+   * The hard state and entries of the `save()` that installed the snapshot, so that the install is atomic:
+   * replayed right before segment `logSeq`. `compact()` leaves them out, as that save has then long resolved
+   * and its log record carries them.
+   */
+  h?: HardState;
+  e?: Entry[];
 }
 
 interface Segment {
@@ -193,6 +200,7 @@ export class FileStorage implements Storage {
     }
 
     let snapshot: Snapshot | null = null;
+    let install: LogRecord | null = null;
     if (names.includes(SNAPSHOT_FILE)) {
       const buf = await readFile(join(this.dir, SNAPSHOT_FILE));
       const rec = readRecord(buf, 0);
@@ -203,6 +211,7 @@ export class FileStorage implements Storage {
       const body = this.parse<SnapshotRecord>(rec.body, SNAPSHOT_FILE, 0);
       snapshot = body.snapshot;
       this.logSeq = body.logSeq;
+      install = { h: body.h, e: body.e };
     }
     const snapIndex = snapshot?.index ?? 0;
 
@@ -215,8 +224,26 @@ export class FileStorage implements Storage {
     let log: Entry[] = [];
     let base = 0; // index of log[0]
     const kept: Segment[] = [];
+    /** Replays one log record; `seg` is null for the snapshot file's install record. */
+    const apply = (body: LogRecord, seg: Segment | null, file: string, off: number): void => {
+      if (body.h) hardState = body.h;
+      const e = body.e;
+      if (!e || e.length === 0 || (seg && seg.seq < this.logSeq)) return;
+      const from = e[0].index;
+      const lastIdx = base + log.length - 1;
+      if (log.length === 0 || from < base) { log = e.slice(); base = from; }
+      else if (from <= lastIdx + 1) { log.length = from - base; for (const x of e) log.push(x); }
+      else if (from - 1 <= snapIndex) { log = e.slice(); base = from; } // the gap lies inside the snapshot
+      else throw new StorageCorruptionError(file, off, `entries from ${from} follow the last entry ${lastIdx}: a gap in the log`);
+      if (seg) seg.maxIndex = Math.max(seg.maxIndex, e[e.length - 1].index);
+    };
+    const applyInstall = (): void => {
+      if (install) apply(install, null, join(this.dir, SNAPSHOT_FILE), 0);
+      install = null;
+    };
     for (let si = 0; si < segs.length; si++) {
       const seg = segs[si];
+      if (seg.seq >= this.logSeq) applyInstall();
       const file = join(this.dir, seg.name);
       const buf = await readFile(file);
       const last = si === segs.length - 1;
@@ -229,18 +256,7 @@ export class FileStorage implements Storage {
           if (last && !validRecordAfter(buf, off)) break;
           throw new StorageCorruptionError(file, off, rec ? `unknown record kind ${rec.kind}` : 'a record fails its length or CRC check');
         }
-        const body = this.parse<LogRecord>(rec.body, file, off);
-        if (body.h) hardState = body.h;
-        const e = body.e;
-        if (e && e.length > 0 && seg.seq >= this.logSeq) {
-          const from = e[0].index;
-          const lastIdx = base + log.length - 1;
-          if (log.length === 0 || from < base) { log = e.slice(); base = from; }
-          else if (from <= lastIdx + 1) { log.length = from - base; for (const x of e) log.push(x); }
-          else if (from - 1 <= snapIndex) { log = e.slice(); base = from; } // the gap lies inside the snapshot
-          else throw new StorageCorruptionError(file, off, `entries from ${from} follow the last entry ${lastIdx}: a gap in the log`);
-          seg.maxIndex = Math.max(seg.maxIndex, e[e.length - 1].index);
-        }
+        apply(this.parse<LogRecord>(rec.body, file, off), seg, file, off);
         off = rec.end;
       }
       if (off < buf.length) {
@@ -251,6 +267,7 @@ export class FileStorage implements Storage {
       if (off === 0) { await unlink(file); dirty = true; } else kept.push(seg);
     }
 
+    applyInstall();
     const first = Math.max(0, snapIndex + 1 - base);
     const entries = log.length > 0 ? log.slice(first) : [];
     this.segments = kept;
@@ -276,7 +293,10 @@ export class FileStorage implements Storage {
     this.check();
     if (update.snapshot) {
       // The snapshot replaces the whole log: void every existing segment and start a new one.
-      await this.writeSnapshot(update.snapshot, this.nextSeq);
+      const install: LogRecord = {};
+      if (update.hardState) install.h = update.hardState;
+      if (update.entries.length > 0) install.e = update.entries as Entry[];
+      await this.writeSnapshot(update.snapshot, this.nextSeq, install);
       await this.closeActive();
       this.lastIndex = update.snapshot.index;
     }
@@ -338,11 +358,11 @@ export class FileStorage implements Storage {
     }
   }
 
-  private async writeSnapshot(snapshot: Snapshot, logSeq: number): Promise<void> {
+  private async writeSnapshot(snapshot: Snapshot, logSeq: number, install: LogRecord = {}): Promise<void> {
     const tmp = join(this.dir, SNAPSHOT_FILE + '.tmp');
     const fh = await open(tmp, 'w');
     try {
-      const buf = frame(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord);
+      const buf = frame(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord);
       let done = 0;
       while (done < buf.length) done += (await fh.write(buf, done, buf.length - done, done)).bytesWritten;
       if (this.doFsync) await fh.sync();

@@ -197,6 +197,41 @@ describe('FileStorage', () => {
     }
   });
 
+  it('a snapshot install is atomic at the rename: a crash before its log write or after a half-written temp file', async () => {
+    const before = await tempDir();
+    const after = await tempDir();
+    const mixed = await tempDir();
+    try {
+      const model = new Model();
+      const s = new FileStorage(before, { segmentBytes: 300 });
+      await s.load();
+      for (let i = 1; i <= 12; i++) {
+        const u = { hardState: { term: 1, vote: 'a', commit: i - 1 }, snapshot: null, entries: [entry(i, 1, 'q'.repeat(30))] };
+        await s.save(u);
+        model.save(u);
+      }
+      await s.close();
+      const prior = model.state();
+      await cp(before, after, { recursive: true });
+      const install = { hardState: { term: 3, vote: null, commit: 50 }, snapshot: snap(50, 3), entries: [entry(51, 3), entry(52, 3)] };
+      const s2 = new FileStorage(after, { segmentBytes: 300 });
+      await s2.load();
+      await s2.save(install);
+      await s2.close();
+      model.save(install);
+      // The snapshot file landed, the log write did not: the old segments and the new snapshot file.
+      await cp(before, mixed, { recursive: true });
+      await cp(join(after, 'snapshot.snap'), join(mixed, 'snapshot.snap'));
+      assert.deepEqual(await loadDir(mixed), model.state(), 'the whole install is there once its snapshot file is');
+      // A temp file that never got renamed leaves the previous state, and is cleaned up.
+      await writeFile(join(before, 'snapshot.snap.tmp'), 'half a snap');
+      assert.deepEqual(await loadDir(before), prior, 'an unrenamed snapshot is ignored');
+      assert.ok(!(await readdir(before)).includes('snapshot.snap.tmp'), 'the temp file was removed');
+    } finally {
+      for (const d of [before, after, mixed]) await rm(d, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a second FileStorage on one directory until the first closes', async () => {
     const dir = await tempDir();
     try {
