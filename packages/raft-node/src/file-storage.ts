@@ -402,7 +402,9 @@ export class FileStorage implements Storage {
         try { await fh.writeFile(String(process.pid)); } finally { await fh.close(); }
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // Someone took the stale lock between our unlink and our create: they hold it now.
+        if (attempt > 0) throw new StorageLockedError(this.dir, 'another process that just took it over');
         const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
         // A lock left by a process that died (kill -9 included) is stale; a live holder keeps it.
         if (pid > 0 && pid !== process.pid && isAlive(pid)) throw new StorageLockedError(this.dir, `process ${pid}`);

@@ -296,3 +296,37 @@ describe('FileStorage', () => {
     }
   });
 });
+
+describe('FileStorage group commit', () => {
+  it('fsyncs the segment once per save, plus the directory only when a segment is created', async () => {
+    const dir = await tempDir();
+    // Count syncs on every FileHandle by wrapping the shared prototype's method for the test's duration.
+    const { open } = await import('node:fs/promises');
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    await rm(join(dir, 'probe'));
+    const original = proto.sync;
+    let syncs = 0;
+    proto.sync = function (this: unknown) { syncs++; return original.call(this); };
+    try {
+      const s = new FileStorage(dir);
+      await s.load();
+      syncs = 0;
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 0 }, snapshot: null, entries: [entry(1, 1), entry(2, 1)] });
+      assert.equal(syncs, 2, 'the first save creates a segment: file + directory');
+      syncs = 0;
+      for (let i = 3; i <= 12; i++) {
+        await s.save({ hardState: { term: 1, vote: 'a', commit: i - 1 }, snapshot: null, entries: [entry(i, 1)] });
+      }
+      assert.equal(syncs, 10, 'one fsync per save');
+      syncs = 0;
+      await s.save({ hardState: null, snapshot: null, entries: [] });
+      assert.equal(syncs, 0, 'an empty save writes nothing');
+      await s.close();
+    } finally {
+      proto.sync = original;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
