@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { StorageState } from '@raftrtc/raft';
 import { runStorageConformance } from '../../raft/test/conformance/storage.js';
 import { FileStorage, StorageCorruptionError, StorageLockedError, type FileStorageOptions } from '../src/file-storage.js';
@@ -250,15 +251,28 @@ describe('FileStorage', () => {
     }
   });
 
-  it('survives SIGKILL at random moments with every acknowledged step intact', { timeout: 120_000 }, async () => {
+  it('survives repeated SIGKILL at random moments with every acknowledged step intact, and resumes each time', { timeout: 120_000 }, async () => {
     const child = join(import.meta.dirname, 'fixtures', 'crash-child.ts');
-    for (let run = 0; run < 4; run++) {
-      const dir = await tempDir();
-      try {
-        const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, '2048'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const dir = await tempDir();
+    try {
+      // The parent runs the same deterministic steps on the model, so it knows every state the child may leave.
+      const model = new Model();
+      let modelStep = 0;
+      const stateAfter = (k: number): StorageState => {
+        assert.ok(k >= modelStep, `the model only moves forward (${modelStep} -> ${k})`);
+        for (; modelStep < k;) {
+          const op = crashOp(++modelStep, model);
+          if (op.kind === 'save') model.save(op.update); else model.compact(op.snapshot);
+        }
+        return model.state();
+      };
+      let durable = 0; // the step the directory's state is known to be after
+      for (let run = 0; run < 5; run++) {
+        const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, '2048', String(durable + 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
         let acked = 0;
         let out = '';
-        const exited = new Promise<void>((res) => proc.on('exit', () => res()));
+        let exitCode: number | null = null;
+        const exited = new Promise<void>((res) => proc.on('exit', (code) => { exitCode = code; res(); }));
         // The random delay starts at the first acknowledgement, so a slow start-up or a slow disk cannot make
         // the kill land before anything was written.
         const started = new Promise<void>((res) => {
@@ -270,28 +284,22 @@ describe('FileStorage', () => {
           });
         });
         await Promise.race([started, exited]);
-        await new Promise((r) => setTimeout(r, Math.random() * 700));
+        await new Promise((r) => setTimeout(r, Math.random() * 500));
         proc.kill('SIGKILL');
         await exited;
-        assert.ok(acked > 0, `the child made progress before the kill (run ${run}, acked ${acked})`);
+        assert.equal(exitCode, null, `run ${run}: the child ran until killed (it checks it resumed from the state after step ${durable})`);
+        assert.ok(acked > durable, `run ${run}: the child made progress before the kill (acked ${acked})`);
 
         const state = await loadDir(dir);
-        // Saves are serial, so the store holds the state after the last acknowledged step, or after the one
+        // Steps are serial, so the store holds the state after the last acknowledged step, or after the one
         // step that had been written but not yet reported.
-        const model = new Model();
-        const states: StorageState[] = [model.state()];
-        for (let k = 1; k <= acked + 1; k++) {
-          const op = crashOp(k, model);
-          if (op.kind === 'save') model.save(op.update); else model.compact(op.snapshot);
-          states.push(model.state());
-        }
-        const matches = [acked, acked + 1].filter((k) => {
-          try { assert.deepEqual(state, states[k]); return true; } catch { return false; }
-        });
-        assert.ok(matches.length > 0, `run ${run}: the recovered state is the state after step ${acked} or ${acked + 1} (got last index ${state.entries.at(-1)?.index})`);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+        const options = [[acked, stateAfter(acked)], [acked + 1, stateAfter(acked + 1)]] as const;
+        const candidates = options.filter(([, st]) => isDeepStrictEqual(state, st)).map(([k]) => k);
+        assert.ok(candidates.length > 0, `run ${run}: the recovered state is the state after step ${acked} or ${acked + 1} (got last index ${state.entries.at(-1)?.index})`);
+        durable = candidates[0];
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
