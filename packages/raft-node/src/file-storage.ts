@@ -48,6 +48,12 @@ export class StorageCorruptionError extends RaftError {
   }
 }
 
+/**
+ * An earlier write or fsync failed, so what is on disk is unknown (after a failed fsync the kernel may have
+ * dropped the dirty pages): this handle refuses every further write. Reopening the directory recovers.
+ */
+export class StorageFailedError extends RaftError {}
+
 /** Another `FileStorage` (in this process or another live one) has the directory open. */
 export class StorageLockedError extends RaftError {
   readonly dir: string;
@@ -134,6 +140,7 @@ export class FileStorage implements Storage {
   private loaded = false;
   private closed = false;
   private locked = false;
+  private failure: unknown = null;
   private segments: Segment[] = [];
   private active: FileHandle | null = null;
   private activeSize = 0;
@@ -156,11 +163,11 @@ export class FileStorage implements Storage {
   }
 
   save(update: StorageUpdate): Promise<void> {
-    return this.serial(() => this.doSave(update));
+    return this.serial(() => this.guard(() => this.doSave(update)));
   }
 
   compact(snapshot: Snapshot): Promise<void> {
-    return this.serial(() => this.doCompact(snapshot));
+    return this.serial(() => this.guard(() => this.doCompact(snapshot)));
   }
 
   close(): Promise<void> {
@@ -176,6 +183,17 @@ export class FileStorage implements Storage {
   private check(): void {
     if (this.closed) throw new UsageError('FileStorage is closed');
     if (!this.loaded) throw new UsageError('FileStorage.load() must come before any write');
+    if (this.failure !== null) throw new StorageFailedError('an earlier write to this FileStorage failed; reopen it', { cause: this.failure });
+  }
+
+  /** Runs a write; an I/O failure poisons the handle, since retrying could append after a half-written record. */
+  private async guard(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (!(err instanceof RaftError)) this.failure = err;
+      throw err;
+    }
   }
 
   private async doLoad(): Promise<StorageState> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { StorageState } from '@raftrtc/raft';
 import { runStorageConformance } from '../../raft/test/conformance/storage.js';
-import { FileStorage, StorageCorruptionError, StorageLockedError, type FileStorageOptions } from '../src/file-storage.js';
+import { FileStorage, StorageCorruptionError, StorageFailedError, StorageLockedError, type FileStorageOptions } from '../src/file-storage.js';
 import { crc32 } from '../src/crc32.js';
 import { crashOp, entry, Model, snap } from './fixtures/model.js';
 
@@ -331,6 +331,34 @@ describe('FileStorage group commit', () => {
       await s.save({ hardState: null, snapshot: null, entries: [] });
       assert.equal(syncs, 0, 'an empty save writes nothing');
       await s.close();
+    } finally {
+      proto.sync = original;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FileStorage after an I/O failure', () => {
+  it('refuses further writes once an fsync failed, and a reopen recovers', async () => {
+    const dir = await tempDir();
+    const { open } = await import('node:fs/promises');
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    await rm(join(dir, 'probe'));
+    const original = proto.sync;
+    try {
+      const s = new FileStorage(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 0 }, snapshot: null, entries: [entry(1, 1)] });
+      proto.sync = () => Promise.reject(Object.assign(new Error('EIO: simulated'), { code: 'EIO' }));
+      await assert.rejects(s.save({ hardState: null, snapshot: null, entries: [entry(2, 1)] }), /EIO/);
+      proto.sync = original;
+      await assert.rejects(s.save({ hardState: null, snapshot: null, entries: [entry(3, 1)] }), StorageFailedError);
+      await s.close();
+      const st = await loadDir(dir);
+      assert.deepEqual(st.entries.map((e) => e.index).slice(0, 1), [1], 'the acknowledged entry is there');
+      assert.ok(st.entries.length <= 2, 'nothing after the failed save');
     } finally {
       proto.sync = original;
       await rm(dir, { recursive: true, force: true });
