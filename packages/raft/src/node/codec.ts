@@ -33,14 +33,21 @@ export function encodeMessage(m: WireMessage): string {
   return JSON.stringify(m);
 }
 
-let encoder: TextEncoder | undefined;
-
 /** UTF-8 size of `text`, computed exactly only when the UTF-16 length leaves it in doubt. */
 function exceedsBytes(text: string, maxBytes: number): boolean {
   if (text.length > maxBytes) return true; // every UTF-16 unit is at least one byte
   if (text.length * 3 <= maxBytes) return false; // and at most three
-  encoder ??= new TextEncoder();
-  return encoder.encode(text).length > maxBytes;
+  // Counted by hand: TextEncoder is not in the ES library this package compiles against.
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) { bytes += 4; i++; }
+    else bytes += 3;
+    if (bytes > maxBytes) return true;
+  }
+  return false;
 }
 
 /** Decodes and validates one message; throws {@link CodecError} for anything that is not one. */
