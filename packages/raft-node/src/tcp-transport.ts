@@ -66,7 +66,8 @@ export interface TcpTransportOptions {
   /** Bytes kept per peer, counted like `maxQueuedMessages` (oldest dropped first). Default 64 MiB. */
   maxQueuedBytes?: number;
   /**
-   * Reconnect delays: the n-th consecutive failure waits `min(maxMs, initialMs * 2^n)` times a factor drawn
+   * Reconnect delays: after the n-th consecutive failed dial (n ≥ 1) the next waits `min(maxMs, initialMs *
+   * 2^(n-1))`, and after a connection that worked `initialMs`, each times a factor drawn
    * from [0.5, 1) so that nodes restarted together do not redial in lockstep. Default 100 ms up to 5 s.
    */
   backoff?: { initialMs?: number; maxMs?: number };
@@ -458,7 +459,8 @@ export class TcpTransport implements Transport {
   /** Writes queued frames until the socket pushes back. */
   private flush(link: Link): void {
     const socket = link.socket;
-    if (!socket || !link.ready) return;
+    // A socket the peer has reset is destroyed before its 'close' arrives; keep the queue for the redial.
+    if (!socket || !link.ready || socket.destroyed || !socket.writable) return;
     while (link.queue.length > 0 && !link.blocked) {
       const f = link.queue.shift()!;
       link.queuedBytes -= f.length;
@@ -471,7 +473,7 @@ export class TcpTransport implements Transport {
   private scheduleRedial(link: Link): void {
     // After a connection that worked, the first redial still waits initialMs: a peer that accepts and then
     // drops us at once must not turn into a tight loop.
-    const base = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(link.failures, 30));
+    const base = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(Math.max(0, link.failures - 1), 30));
     const delay = base * (0.5 + this.random() / 2);
     this.log('tcp.redial', { id: this.id, peer: link.peer, failures: link.failures, delayMs: Math.round(delay) });
     link.timer = setTimeout(() => {

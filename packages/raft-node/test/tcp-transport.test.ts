@@ -293,6 +293,44 @@ describe('TcpTransport', () => {
     }
   });
 
+  it('redials back off exponentially up to maxMs, with jitter from the injected random', async () => {
+    const delays: number[] = [];
+    const a = make('a', {
+      backoff: { initialMs: 8, maxMs: 32 }, random: () => 0, // the factor is then exactly 0.5
+      log: (event, fields) => { if (event === 'tcp.redial') delays.push(fields.delayMs as number); },
+    });
+    const nobody = await new Promise<TcpAddress>((resolve) => {
+      // A port that refuses: listen on an ephemeral port, note it, and close it again.
+      const s = createServer().listen(0, HOST, () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve({ host: HOST, port }));
+      });
+    });
+    try {
+      await a.start(() => {});
+      a.addPeer('b', nobody);
+      a.send(hb('a', 'b', 1));
+      await until(() => delays.length >= 5, 'five redials');
+      assert.deepEqual(delays.slice(0, 5), [4, 8, 16, 16, 16], 'initialMs doubling per failure, capped at maxMs, times the jitter');
+      assert.ok((a.peerStatus('b')?.failures ?? 0) >= 5, 'failures counted');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a connection that never completes the handshake is closed after handshakeTimeoutMs', async () => {
+    const b = make('b', { handshakeTimeoutMs: 20 });
+    try {
+      await b.start(() => {});
+      const idle = connect({ host: HOST, port: b.address().port });
+      idle.on('error', () => {});
+      await new Promise<void>((r) => idle.once('close', () => r()));
+      assert.equal(b.stats().authFailures, 1, 'the silent connection counted as a failed handshake');
+    } finally {
+      await b.close();
+    }
+  });
+
   it('addPeer with a new address redirects, removePeer stops sending, unknown peers are unroutable', async () => {
     const a = make('a');
     const b1 = make('b');
