@@ -120,7 +120,7 @@ export interface TcpPeerStatus {
 export class TcpTransportError extends RaftError {}
 
 /** Why a connection was closed by us; carried in logs. */
-type CloseReason = 'oversized' | 'malformed' | 'auth' | 'handshake-timeout' | 'closed' | 'peer-removed' | 'address-changed';
+type CloseReason = 'oversized' | 'malformed' | 'auth' | 'handshake-timeout' | 'peer-removed' | 'address-changed';
 
 class FrameError extends Error {}
 
@@ -593,6 +593,8 @@ export class TcpTransport implements Transport {
   /** Registers a socket for close() and arms its handshake timeout. */
   private track(socket: Socket): void {
     this.sockets.add(socket);
+    // Lets an idle link notice a peer that vanished without a FIN (power loss, a dropped route).
+    socket.setKeepAlive(true, 10_000);
     const timer = setTimeout(() => {
       this.handshakeTimers.delete(socket);
       this.counters.authFailures++;
