@@ -14,3 +14,10 @@ export { isNodeMessage, validateNodeMessage, type ForwardMsg, type NodeMessage, 
 export { CodecError, DEFAULT_MAX_MESSAGE_BYTES, decodeMessage, encodeMessage, type CodecErrorReason, type DecodeOptions } from './node/codec.js';
 export { MemoryStorage, type MemoryStorageOptions } from './node/memory-storage.js';
 export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions, type MemoryNetworkStats } from './node/memory-transport.js';
+export { realTimers, type TimerHandle, type Timers } from './node/timers.js';
+export { TypedEmitter, type EventMap } from './node/emitter.js';
+export { StoppedError, TimeoutError } from './node/errors.js';
+export { AppliedIds, isNodeSnapshotData, isProposalData, type NodeSnapshotData, type ProposalData } from './node/applied-ids.js';
+export {
+  RaftNode, type RaftNodeEventMap, type RaftNodeOptions, type RaftNodeStatus, type StateMachine,
+} from './node/raft-node.js';

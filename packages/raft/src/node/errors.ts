@@ -1,0 +1,21 @@
+/**
+ * The node layer's typed errors, beside the core's (`core/errors.ts`).
+ * @module
+ */
+import { RaftError } from '../core/errors.js';
+
+/** A proposal, read or membership change did not complete within its timeout (no leader, no quorum). */
+export class TimeoutError extends RaftError {
+  readonly timeoutMs: number;
+  constructor(what: string, timeoutMs: number) {
+    super(`${what} timed out after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The node was stopped (or never started) before the operation could complete. */
+export class StoppedError extends RaftError {
+  constructor(message = 'the node is stopped') {
+    super(message);
+  }
+}

@@ -1,0 +1,596 @@
+/**
+ * `RaftNode`: runs a {@link RaftCore} by itself, in Node.js or a browser. It owns the clock (ticks), the
+ * {@link Storage}, the {@link Transport} and the application's {@link StateMachine}, and handles each Ready
+ * in the contract's order: persist (one `save` per Ready, awaited: a group commit), restore, apply, send,
+ * `advance()`. Only one Ready is in flight; ticks and messages that arrive meanwhile go to the core and are
+ * picked up by the next turn of the loop, so the more load, the more each save carries.
+ *
+ * Proposals carry a unique id in their entry, so a proposal retried after a leader change, or a forward
+ * the network duplicated, is applied once. A follower forwards proposals to the leader (a node-layer
+ * `Forward` message the core never sees) and settles the caller's promise when it applies the entry itself.
+ * @module
+ */
+import { NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
+import { RaftCore, type RaftStatus } from '../core/raft.js';
+import type {
+  ConfChange, ConfEntryData, Entry, NodeId, Ready, ReadState, Role, Snapshot,
+} from '../core/types.js';
+import {
+  AppliedIds, isNodeSnapshotData, isProposalData, type NodeSnapshotData, type ProposalData,
+} from './applied-ids.js';
+import { TypedEmitter } from './emitter.js';
+import { StoppedError, TimeoutError } from './errors.js';
+import { isNodeMessage, type ForwardMsg, type WireMessage } from './node-messages.js';
+import type { Storage } from './storage.js';
+import { realTimers, type TimerHandle, type Timers } from './timers.js';
+import type { Transport } from './transport.js';
+
+/**
+ * The application's replicated state. `apply` must be deterministic: every node applies the same commands
+ * in the same order and must reach the same state and result.
+ */
+export interface StateMachine<C = unknown, R = unknown, Q = unknown, A = unknown> {
+  /** Applies one committed command; the result settles the proposer's promise. A throw rejects it. */
+  apply(command: C, entry: Entry): R;
+  /** The whole state, as plain data the node may keep and store; must not be mutated afterwards. */
+  snapshot(): unknown;
+  /** Replaces the whole state with one made by `snapshot()` (on start, or when a leader sends one). */
+  restore(data: unknown): void;
+  /** Answers a linearizable read (see {@link RaftNode.read}); without it reads resolve undefined. */
+  query?(query: Q): A;
+}
+
+/** Options of {@link RaftNode}. Durations are in ms; election and heartbeat timing is in ticks. */
+export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, A = unknown> {
+  id: NodeId;
+  /** Initial voters of a new cluster, including `id`; ignored when storage already holds state. Empty: wait to be added. */
+  voters: NodeId[];
+  storage: Storage;
+  transport: Transport;
+  stateMachine: StateMachine<C, R, Q, A>;
+  /** One tick, default 100 ms. */
+  tickMs?: number;
+  /** Default 10 ticks; each election timeout is drawn from [electionTicks, 2·electionTicks) ticks. */
+  electionTicks?: number;
+  /** Default 1 tick. */
+  heartbeatTicks?: number;
+  /** Compact the log once this many entries were applied since the last snapshot; default 10 000. */
+  snapshotEvery?: number;
+  /** Proposals, reads, membership changes and transfers fail with {@link TimeoutError} after this; default 5 election timeouts. */
+  proposalTimeoutMs?: number;
+  /** Default true: a follower forwards proposals to the leader; false: they reject with {@link NotLeaderError}. */
+  forwardProposals?: boolean;
+  /** Default: the host's global timers. */
+  timers?: Timers;
+  /** Randomness for election timeouts (default Math.random). */
+  random?: () => number;
+  /** How many applied proposal ids are remembered for deduplication; default 100 000. */
+  dedupWindow?: number;
+}
+
+/** The events of a {@link RaftNode}, with their listeners' signatures. */
+export interface RaftNodeEventMap<C = unknown, R = unknown> {
+  /** A node joined the configuration (initial voters at bootstrap, `addVoter`, `addLearner`), when applied. */
+  join: (node: NodeId, as: 'voter' | 'learner') => void;
+  /** A node was removed from the configuration, when applied. */
+  leave: (node: NodeId) => void;
+  /** This node became leader. */
+  leader: (term: number) => void;
+  /** This node became candidate (after a successful pre-vote, when pre-vote is on). */
+  candidate: (term: number) => void;
+  /** This node became follower; `leader` is the known leader, if any. */
+  follower: (term: number, leader: NodeId | null) => void;
+  /** The role or the known leader changed. */
+  'state changed': (role: Role, leader: NodeId | null, term: number) => void;
+  /** This follower heard no leader for an election timeout and started campaigning. */
+  'heartbeat timeout': (term: number) => void;
+  /** This node started an election in `term` (it voted for itself). */
+  'start election': (term: number) => void;
+  /** A command was applied, with the state machine's result. */
+  apply: (command: C, result: R, entry: Entry) => void;
+  /** A Ready applied entries; `applied` is the new applied index. */
+  updated: (applied: number) => void;
+  /** The state machine was replaced by a snapshot (at start, or sent by the leader). */
+  refresh: (index: number) => void;
+  /** A storage failure (the node stops), or a listener's bug. */
+  error: (error: unknown) => void;
+}
+
+/** {@link RaftNode.status}: the core's status plus the node's own counters. */
+export interface RaftNodeStatus extends RaftStatus {
+  /** Storage saves made by this node (one per Ready that had something to persist). */
+  saves: number;
+  pendingProposals: number;
+  pendingReads: number;
+}
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+  timer: TimerHandle;
+}
+
+interface PendingProposal<R> extends Waiter<R> {
+  id: string;
+  command: unknown;
+  /** Term of the local `propose` that put it in our own log as leader; -1 when not (forwarded or waiting). */
+  localTerm: number;
+  /** Tick count at the last attempt; -1 before the first. */
+  triedAt: number;
+}
+
+interface PendingRead<A> extends Waiter<A> {
+  query: unknown;
+  /** The read index once the leader confirmed it; null until then. */
+  index: number | null;
+  triedAt: number;
+}
+
+interface PendingConf extends Waiter<void> {
+  index: number;
+  term: number;
+}
+
+/** A Raft node with timers, storage, transport and a state machine. See the module comment. */
+export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
+  extends TypedEmitter<RaftNodeEventMap<C, R>> {
+  readonly id: NodeId;
+  private readonly opts: RaftNodeOptions<C, R, Q, A>;
+  private readonly timers: Timers;
+  private readonly tickMs: number;
+  private readonly electionTicks: number;
+  private readonly timeoutMs: number;
+  private readonly snapshotEvery: number;
+  private readonly forward: boolean;
+
+  private core: RaftCore | null = null;
+  private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  private ticker: TimerHandle = null;
+  private ticks = 0;
+  /** The Ready loop's current run, awaited by `stop()` so storage is never closed under a save. */
+  private loopRun: Promise<void> | null = null;
+  private looping = false;
+
+  private term = 0;
+  private role: Role = 'follower';
+  private leaderId: NodeId | null = null;
+  private applied = 0;
+  private snapIndex = 0;
+  private saves = 0;
+
+  /** Unique per process start: ids from a restarted node must not collide with its earlier ones. */
+  private readonly idPrefix: string;
+  private seq = 0;
+  private readonly appliedIds: AppliedIds;
+  private readonly proposals = new Map<string, PendingProposal<R>>();
+  private readonly reads = new Map<string, PendingRead<A>>();
+  private readonly confs = new Map<number, PendingConf>();
+  private readonly transfers = new Set<Waiter<void> & { to: NodeId }>();
+  /** Leader only: ids proposed in the current term and not yet applied, so repeated forwards add nothing. */
+  private readonly proposedIds = new Map<string, number>();
+
+  constructor(options: RaftNodeOptions<C, R, Q, A>) {
+    super();
+    this.opts = options;
+    this.id = options.id;
+    this.timers = options.timers ?? realTimers;
+    this.tickMs = options.tickMs ?? 100;
+    this.electionTicks = options.electionTicks ?? 10;
+    this.timeoutMs = options.proposalTimeoutMs ?? 5 * this.electionTicks * this.tickMs;
+    this.snapshotEvery = options.snapshotEvery ?? 10_000;
+    this.forward = options.forwardProposals ?? true;
+    this.appliedIds = new AppliedIds(options.dedupWindow);
+    const rnd = (options.random ?? Math.random)().toString(36).slice(2, 10);
+    this.idPrefix = `${this.id}.${Date.now().toString(36)}${rnd}.`;
+  }
+
+  // ---- Life cycle ------------------------------------------------------------------------------------
+
+  /** Loads storage, restores the state machine and the core, and starts ticking and receiving. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new RaftError(`cannot start a node that is ${this.state}`);
+    this.state = 'starting';
+    const stored = await this.opts.storage.load();
+    if (this.isStopped()) return;
+    if (stored.snapshot) this.restoreSnapshot(stored.snapshot);
+    this.core = new RaftCore({
+      id: this.id,
+      voters: this.opts.voters,
+      electionTicks: this.electionTicks,
+      heartbeatTicks: this.opts.heartbeatTicks ?? 1,
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      restore: {
+        ...(stored.hardState ? { hardState: stored.hardState } : {}),
+        entries: stored.entries,
+        snapshot: stored.snapshot,
+      },
+    });
+    this.term = stored.hardState?.term ?? 0;
+    await this.opts.transport.start(this.handleMessage);
+    if (this.isStopped()) return;
+    this.state = 'running';
+    this.ticker = this.timers.setInterval(this.handleTick, this.tickMs);
+    this.kick();
+  }
+
+  /**
+   * Stops the node: clears every timer, rejects whatever is pending with {@link StoppedError}, waits for
+   * the Ready being handled (so storage is never closed under a save), then closes transport and storage.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const wasStarted = this.state !== 'new';
+    this.state = 'stopped';
+    if (this.ticker !== null) this.timers.clearInterval(this.ticker);
+    this.ticker = null;
+    const stopped = new StoppedError();
+    for (const p of this.proposals.values()) this.settle(p, stopped);
+    for (const r of this.reads.values()) this.settle(r, stopped);
+    for (const c of this.confs.values()) this.settle(c, stopped);
+    for (const t of this.transfers) this.settle(t, stopped);
+    this.proposals.clear();
+    this.reads.clear();
+    this.confs.clear();
+    this.transfers.clear();
+    if (this.loopRun) await this.loopRun.catch(() => {});
+    if (wasStarted) await this.opts.transport.close();
+    await this.opts.storage.close();
+  }
+
+  // ---- Client API ------------------------------------------------------------------------------------
+
+  /**
+   * Replicates `command` and resolves with the state machine's result once this node applied it. On a
+   * follower the proposal is forwarded to the leader (unless `forwardProposals` is false: then it rejects
+   * with {@link NotLeaderError}). Rejects with {@link TimeoutError} when no leader commits it in time.
+   */
+  propose(command: C): Promise<R> {
+    if (command === null || command === undefined) return Promise.reject(new TypeError('command must not be null or undefined'));
+    if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
+    return new Promise<R>((resolve, reject) => {
+      const id = this.nextId();
+      const p: PendingProposal<R> = {
+        id, command, localTerm: -1, triedAt: -1, resolve, reject,
+        timer: this.timers.setTimeout(() => {
+          if (this.proposals.delete(id)) reject(new TimeoutError('proposal', this.timeoutMs));
+        }, this.timeoutMs),
+      };
+      this.proposals.set(id, p);
+      this.submit(p);
+    });
+  }
+
+  /**
+   * A linearizable read (ReadIndex, Raft thesis §6.4): the leader confirms it is still leader with a
+   * quorum's heartbeat, then this node waits until it applied the confirmed commit index and answers with
+   * `stateMachine.query(query)`. Works on followers (the core asks the leader). No clock assumption.
+   */
+  read(query: Q): Promise<A> {
+    if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
+    return new Promise<A>((resolve, reject) => {
+      const ctx = this.nextId();
+      const r: PendingRead<A> = {
+        query, index: null, triedAt: -1, resolve, reject,
+        timer: this.timers.setTimeout(() => {
+          if (this.reads.delete(ctx)) reject(new TimeoutError('read', this.timeoutMs));
+        }, this.timeoutMs),
+      };
+      this.reads.set(ctx, r);
+      this.submitRead(ctx, r);
+    });
+  }
+
+  /** Adds `node` as a learner (leader only); resolves once the change is applied on this node. */
+  addLearner(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'addLearner', node }]); }
+  /** Adds `node` as a voter, or promotes a learner (leader only). */
+  addVoter(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'addVoter', node }]); }
+  /** Removes `node` from the cluster (leader only). */
+  removeNode(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'remove', node }]); }
+
+  /**
+   * Proposes a membership change; several changes go through joint consensus. Leader only: rejects with
+   * {@link NotLeaderError} elsewhere, `ConfChangeError` when invalid or another change is in flight.
+   */
+  changeMembership(changes: ConfChange[]): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
+    let at: { index: number; term: number };
+    try {
+      at = this.core!.proposeConfChange(changes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.kick();
+    return new Promise<void>((resolve, reject) => {
+      const c: PendingConf = {
+        ...at, resolve, reject,
+        timer: this.timers.setTimeout(() => {
+          if (this.confs.get(at.index) === c) { this.confs.delete(at.index); reject(new TimeoutError('membership change', this.timeoutMs)); }
+        }, this.timeoutMs),
+      };
+      this.confs.set(at.index, c);
+    });
+  }
+
+  /** Hands leadership to `to` (leader only); resolves once this node sees `to` as leader. */
+  transferLeadership(to: NodeId): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
+    try {
+      this.core!.transferLeader(to);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (to === this.id) return Promise.resolve();
+    this.kick();
+    return new Promise<void>((resolve, reject) => {
+      const t: Waiter<void> & { to: NodeId } = {
+        to, resolve, reject,
+        timer: this.timers.setTimeout(() => {
+          if (this.transfers.delete(t)) reject(new TimeoutError('leadership transfer', this.timeoutMs));
+        }, this.timeoutMs),
+      };
+      this.transfers.add(t);
+    });
+  }
+
+  /** The core's status plus the node's counters. Throws {@link StoppedError} before `start()` completes. */
+  status(): RaftNodeStatus {
+    if (!this.core) throw new StoppedError('the node has not started');
+    return { ...this.core.status(), saves: this.saves, pendingProposals: this.proposals.size, pendingReads: this.reads.size };
+  }
+
+  /** The leader this node knows of, or null. */
+  get leader(): NodeId | null { return this.leaderId; }
+  /** Whether this node is the leader (as of its last Ready). */
+  get isLeader(): boolean { return this.role === 'leader'; }
+
+  // ---- Inputs: ticks and messages ---------------------------------------------------------------------
+
+  private readonly handleTick = (): void => {
+    if (this.state !== 'running') return;
+    this.ticks++;
+    this.core!.tick();
+    this.retryPending();
+    this.kick();
+  };
+
+  private readonly handleMessage = (m: WireMessage): void => {
+    if (this.state !== 'running' || !this.core) return;
+    if (isNodeMessage(m)) this.handleForward(m);
+    else this.core.step(m);
+    this.kick();
+  };
+
+  /** A follower's proposal: propose it unless it is applied already or already in our log this term. */
+  private handleForward(m: ForwardMsg): void {
+    if (m.to !== this.id || this.appliedIds.has(m.id)) return;
+    if (this.role !== 'leader' || this.proposedIds.get(m.id) === this.term) return;
+    try {
+      const at = this.core!.propose({ pid: m.id, cmd: m.command } satisfies ProposalData);
+      this.proposedIds.set(m.id, at.term);
+    } catch {
+      // Not leader after all, or a transfer in progress: the follower retries.
+    }
+  }
+
+  // ---- Proposals and reads ----------------------------------------------------------------------------
+
+  private nextId(): string {
+    return this.idPrefix + (++this.seq).toString(36);
+  }
+
+  /** Puts a proposal in our log when leader, or forwards it to the leader; retried by `retryPending`. */
+  private submit(p: PendingProposal<R>): void {
+    p.triedAt = this.ticks;
+    const core = this.core!;
+    try {
+      const at = core.propose({ pid: p.id, cmd: p.command } satisfies ProposalData);
+      p.localTerm = at.term;
+      this.proposedIds.set(p.id, at.term);
+      this.kick();
+    } catch (err) {
+      p.localTerm = -1;
+      if (err instanceof NotLeaderError) {
+        if (!this.forward) { this.proposals.delete(p.id); this.settle(p, err); return; }
+        if (err.leader !== null) {
+          this.opts.transport.send({ type: 'Forward', from: this.id, to: err.leader, id: p.id, command: p.command });
+        }
+        return; // no leader yet: retried on a later tick
+      }
+      if (err instanceof ProposalDroppedError) return; // leadership transfer in progress: retried later
+      this.proposals.delete(p.id);
+      this.settle(p, err);
+    }
+  }
+
+  private submitRead(ctx: string, r: PendingRead<A>): void {
+    r.triedAt = this.ticks;
+    try {
+      this.core!.readIndex(ctx);
+      this.kick();
+    } catch (err) {
+      if (err instanceof NotLeaderError) return; // no leader yet: retried on a later tick
+      this.reads.delete(ctx);
+      this.settle(r, err);
+    }
+  }
+
+  /**
+   * Retries what may have been lost. A proposal in our own log in the current term needs no retry (it
+   * commits or the term changes); a forward or a read request may be lost by the network, so it is
+   * repeated every election timeout. Duplicates are harmless: ids make them apply once.
+   */
+  private retryPending(force = false): void {
+    const due = (triedAt: number): boolean => force || triedAt < 0 || this.ticks - triedAt >= this.electionTicks;
+    for (const p of this.proposals.values()) {
+      if (p.localTerm === this.term && this.role === 'leader') continue;
+      if (due(p.triedAt)) this.submit(p);
+    }
+    for (const [ctx, r] of this.reads) if (r.index === null && due(r.triedAt)) this.submitRead(ctx, r);
+  }
+
+  private settle<T>(w: Waiter<T>, error: unknown, value?: T): void {
+    this.timers.clearTimeout(w.timer);
+    if (error !== undefined) w.reject(error);
+    else w.resolve(value as T);
+  }
+
+  // ---- The Ready loop ---------------------------------------------------------------------------------
+
+  /** Makes sure the loop runs; a no-op while it runs (it checks `hasReady()` again before it ends). */
+  private kick(): void {
+    if (this.looping || this.state !== 'running') return;
+    this.looping = true;
+    // A microtask, not a direct call: proposals made in one synchronous burst all land in one Ready.
+    this.loopRun = new Promise<void>((resolve) => queueMicrotask(resolve)).then(this.runLoop);
+  }
+
+  private readonly runLoop = async (): Promise<void> => {
+    try {
+      while (this.state === 'running' && this.core!.hasReady()) await this.handleReady(this.core!.ready());
+    } catch (err) {
+      // A storage failure: the node can no longer promise durability, so it stops.
+      this.emit('error', err);
+      void this.stop();
+    } finally {
+      this.looping = false;
+    }
+  };
+
+  /** One Ready, in the contract's order: persist, restore, apply, send, advance. */
+  private async handleReady(rd: Ready): Promise<void> {
+    const core = this.core!;
+    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+      await this.opts.storage.save({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
+      this.saves++;
+    }
+    // Stopped during the save: nothing of this Ready may leave the node any more.
+    if (this.isStopped()) return;
+    const prevTerm = this.term;
+    if (rd.hardState) this.term = rd.hardState.term;
+    if (rd.snapshot) this.restoreSnapshot(rd.snapshot);
+    const appliedBefore = this.applied;
+    for (const e of rd.committed) this.applyEntry(e);
+    for (const m of rd.messages) this.opts.transport.send(m);
+    for (const rs of rd.readStates) this.handleReadState(rs);
+    core.advance();
+    if (this.applied > appliedBefore) {
+      this.serveReads();
+      this.emit('updated', this.applied);
+    }
+    this.observeRole(rd, prevTerm);
+    if (this.applied - this.snapIndex >= this.snapshotEvery) await this.compact();
+  }
+
+  private applyEntry(e: Entry): void {
+    this.applied = e.index;
+    if (e.type === 'conf') { this.applyConf(e); return; }
+    if (e.data === null) return; // a new leader's empty entry (Raft §5.4.2)
+    const envelope = isProposalData(e.data) ? e.data : null;
+    const command = (envelope ? envelope.cmd : e.data) as C;
+    if (envelope) {
+      if (this.appliedIds.has(envelope.pid)) return; // a retry or duplicated forward: applied once already
+      this.appliedIds.add(envelope.pid);
+      this.proposedIds.delete(envelope.pid);
+    }
+    const pending = envelope ? this.proposals.get(envelope.pid) : undefined;
+    if (pending) this.proposals.delete(pending.id);
+    let result: R;
+    try {
+      result = this.opts.stateMachine.apply(command, e);
+    } catch (err) {
+      // Deterministic on every node: the command is refused everywhere, and its proposer learns why.
+      if (pending) this.settle(pending, err);
+      return;
+    }
+    this.emit('apply', command, result, e);
+    if (pending) this.settle(pending, undefined, result);
+  }
+
+  private applyConf(e: Entry): void {
+    const data = e.data as ConfEntryData;
+    if (data.op === 'bootstrap') for (const v of data.voters) this.emit('join', v, 'voter');
+    else if (data.op === 'change') {
+      for (const ch of data.changes) {
+        if (ch.type === 'remove') this.emit('leave', ch.node);
+        else this.emit('join', ch.node, ch.type === 'addVoter' ? 'voter' : 'learner');
+      }
+    }
+    const c = this.confs.get(e.index);
+    if (c) {
+      this.confs.delete(e.index);
+      // Another entry at our index means ours was overwritten by a new leader.
+      if (c.term === e.term) this.settle(c, undefined);
+      else this.settle(c, new ProposalDroppedError('the membership change was overwritten by a new leader'));
+    }
+  }
+
+  private handleReadState(rs: ReadState): void {
+    const r = typeof rs.context === 'string' ? this.reads.get(rs.context) : undefined;
+    if (r && r.index === null) r.index = rs.index;
+    if (r) this.serveReads();
+  }
+
+  private serveReads(): void {
+    for (const [ctx, r] of this.reads) {
+      if (r.index === null || r.index > this.applied) continue;
+      this.reads.delete(ctx);
+      const sm = this.opts.stateMachine;
+      try {
+        this.settle(r, undefined, (sm.query ? sm.query(r.query as Q) : undefined) as A);
+      } catch (err) {
+        this.settle(r, err);
+      }
+    }
+  }
+
+  /** Emits role events and resubmits pending work when the leader changed. */
+  private observeRole(rd: Ready, prevTerm: number): void {
+    const prevRole = this.role;
+    const prevLeader = this.leaderId;
+    if (rd.role === prevRole && rd.leader === prevLeader && this.term === prevTerm) return;
+    this.role = rd.role;
+    this.leaderId = rd.leader;
+    if (this.term !== prevTerm) this.proposedIds.clear();
+    if (rd.role !== prevRole) {
+      if (prevRole === 'follower' && (rd.role === 'pre-candidate' || rd.role === 'candidate')) this.emit('heartbeat timeout', this.term);
+      if (rd.role === 'leader') this.emit('leader', this.term);
+      else if (rd.role === 'candidate') this.emit('candidate', this.term);
+      else if (rd.role === 'follower') this.emit('follower', this.term, rd.leader);
+    }
+    if (rd.role === 'candidate' && (prevRole !== 'candidate' || this.term !== prevTerm)) this.emit('start election', this.term);
+    if (rd.role !== prevRole || rd.leader !== prevLeader) this.emit('state changed', rd.role, rd.leader, this.term);
+    for (const t of this.transfers) {
+      if (rd.leader === t.to) { this.transfers.delete(t); this.settle(t, undefined); }
+    }
+    // A new leader is known: what waited for one, or went to the old one, is sent again at once.
+    if (rd.leader !== null && rd.leader !== prevLeader) this.retryPending(true);
+  }
+
+  private async compact(): Promise<void> {
+    const data: NodeSnapshotData = { state: this.opts.stateMachine.snapshot(), ids: this.appliedIds.toArray() };
+    const snap = this.core!.compact(this.applied, data);
+    this.snapIndex = snap.index;
+    await this.opts.storage.compact(snap);
+  }
+
+  /** Replaces the state machine with a snapshot's state (at start, or when the leader sent one). */
+  private restoreSnapshot(snap: Snapshot): void {
+    if (isNodeSnapshotData(snap.data)) {
+      this.opts.stateMachine.restore(snap.data.state);
+      this.appliedIds.reset(snap.data.ids);
+    } else {
+      this.opts.stateMachine.restore(snap.data);
+    }
+    this.applied = snap.index;
+    this.snapIndex = snap.index;
+    // Proposals the snapshot covers were applied elsewhere; their results are not known here.
+    for (const p of this.proposals.values()) {
+      if (this.appliedIds.has(p.id)) { this.proposals.delete(p.id); this.settle(p, undefined, undefined as R); }
+    }
+    this.emit('refresh', snap.index);
+  }
+
+  private isStopped(): boolean {
+    return this.state === 'stopped';
+  }
+}

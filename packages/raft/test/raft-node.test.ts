@@ -1,0 +1,343 @@
+/**
+ * RaftNode end to end: three nodes over MemoryTransport and MemoryStorage, on fake timers (time moves only
+ * when the test says; every wait is bounded in ticks, never in wall-clock time), plus a few real-timer
+ * runs that check outcomes only.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NotLeaderError } from '../src/core/errors.js';
+import type { Entry, NodeId } from '../src/core/types.js';
+import { encodeMessage } from '../src/node/codec.js';
+import { StoppedError, TimeoutError } from '../src/node/errors.js';
+import { MemoryStorage } from '../src/node/memory-storage.js';
+import { MemoryNetwork } from '../src/node/memory-transport.js';
+import { RaftNode, type RaftNodeOptions, type StateMachine } from '../src/node/raft-node.js';
+import { realTimers, type Timers } from '../src/node/timers.js';
+import { FakeTimers } from './helpers/fake-timers.js';
+
+type Cmd = { op: 'put'; key: string; value: string } | { op: 'fail' };
+
+/** A key-value store that also counts how often each value was applied (duplicates must not be). */
+class Kv implements StateMachine<Cmd, string | undefined, string, string | undefined> {
+  data = new Map<string, string>();
+  readonly appliedCount = new Map<string, number>();
+  restores = 0;
+  apply(cmd: Cmd, _entry: Entry): string | undefined {
+    if (cmd.op === 'fail') throw new Error('refused by the state machine');
+    const prev = this.data.get(cmd.key);
+    this.data.set(cmd.key, cmd.value);
+    this.appliedCount.set(cmd.value, (this.appliedCount.get(cmd.value) ?? 0) + 1);
+    return prev;
+  }
+  snapshot(): unknown { return { data: [...this.data], counts: [...this.appliedCount] }; }
+  restore(d: unknown): void {
+    const s = d as { data: [string, string][]; counts: [string, number][] };
+    this.data = new Map(s.data);
+    this.appliedCount.clear();
+    for (const [k, v] of s.counts) this.appliedCount.set(k, v);
+    this.restores++;
+  }
+  query(key: string): string | undefined { return this.data.get(key); }
+}
+
+const TICK = 10;
+const ELECTION_TICKS = 10;
+const IDS = ['n1', 'n2', 'n3'];
+const put = (key: string, value: string): Cmd => ({ op: 'put', key, value });
+
+type Node = RaftNode<Cmd, string | undefined, string, string | undefined>;
+type Extra = Partial<Omit<RaftNodeOptions<Cmd>, 'stateMachine'>>;
+
+/** Three nodes on one MemoryNetwork and one clock; nodes can be stopped and restarted from their storage. */
+class Cluster {
+  readonly net = new MemoryNetwork();
+  readonly nodes = new Map<NodeId, Node>();
+  readonly machines = new Map<NodeId, Kv>();
+  readonly storages = new Map<NodeId, MemoryStorage>();
+  /** Called with each node before it starts, to attach listeners. */
+  onNode: ((node: Node) => void) | null = null;
+
+  constructor(readonly timers: Timers, readonly extra: Extra = {}, readonly ids: NodeId[] = [...IDS]) {}
+
+  async start(id: NodeId, options: Extra = {}): Promise<Node> {
+    const prev = this.storages.get(id);
+    const storage = prev ? prev.reopen() : new MemoryStorage();
+    this.storages.set(id, storage);
+    const kv = new Kv();
+    const i = this.ids.indexOf(id);
+    const node: Node = new RaftNode<Cmd, string | undefined, string, string | undefined>({
+      id, voters: this.ids, storage, transport: this.net.transport(id), stateMachine: kv, timers: this.timers,
+      tickMs: TICK, electionTicks: ELECTION_TICKS,
+      // Staggered election timeouts: nodes on one clock would otherwise split votes.
+      random: () => (i + 0.5) / (this.ids.length + 1),
+      ...this.extra, ...options,
+    });
+    this.nodes.set(id, node);
+    this.machines.set(id, kv);
+    this.onNode?.(node);
+    await node.start();
+    return node;
+  }
+
+  async startAll(): Promise<void> {
+    for (const id of this.ids) await this.start(id);
+  }
+
+  async stop(id: NodeId): Promise<void> {
+    await this.nodes.get(id)!.stop();
+    this.nodes.delete(id);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const id of [...this.nodes.keys()]) await this.stop(id);
+  }
+
+  /** The leader all running nodes agree on, or null. */
+  leader(): Node | null {
+    const nodes = [...this.nodes.values()];
+    const leaders = nodes.filter((n) => n.isLeader);
+    if (leaders.length !== 1) return null;
+    const id = leaders[0]!.id;
+    return nodes.every((n) => n.leader === id) ? leaders[0]! : null;
+  }
+
+  followers(): Node[] {
+    return [...this.nodes.values()].filter((n) => !n.isLeader);
+  }
+}
+
+/** Advances fake time a tick at a time until `cond` holds; fails after `maxTicks` ticks. */
+async function until(clock: FakeTimers, cond: () => boolean, what: string, maxTicks = 50 * ELECTION_TICKS): Promise<void> {
+  for (let i = 0; i < maxTicks; i++) {
+    if (cond()) return;
+    await clock.advance(TICK);
+  }
+  assert.ok(cond(), `${what}: not reached within ${maxTicks} ticks`);
+}
+
+/** Advances fake time until `p` settles; returns its outcome. */
+async function settle<T>(clock: FakeTimers, p: Promise<T>, what: string, maxTicks = 50 * ELECTION_TICKS): Promise<{ value?: T; error?: unknown }> {
+  let out: { value?: T; error?: unknown } | null = null;
+  p.then((value) => { out = { value }; }, (error: unknown) => { out = { error }; });
+  await until(clock, () => out !== null, what, maxTicks);
+  return out!;
+}
+
+async function withCluster(body: (c: Cluster, clock: FakeTimers) => Promise<void>, extra: Extra = {}): Promise<void> {
+  const clock = new FakeTimers();
+  const c = new Cluster(clock, extra);
+  try {
+    await c.startAll();
+    await until(clock, () => c.leader() !== null, 'a leader elected');
+    await body(c, clock);
+  } finally {
+    await c.stopAll();
+  }
+  assert.equal(clock.pending, 0, 'stop() leaves no timer behind');
+}
+
+describe('RaftNode on fake timers', () => {
+  it('elects one leader, and emits role events', async () => {
+    const clock = new FakeTimers();
+    const c = new Cluster(clock);
+    const events: string[] = [];
+    const joins: string[] = [];
+    c.onNode = (n) => {
+      n.on('leader', () => events.push(`${n.id}:leader`));
+      n.on('start election', () => events.push(`${n.id}:election`));
+      n.on('join', (id) => joins.push(`${n.id}:${id}`));
+    };
+    await c.startAll();
+    await until(clock, () => c.leader() !== null, 'a leader elected');
+    const leader = c.leader()!;
+    assert.ok(events.includes(`${leader.id}:leader`), `the leader emitted 'leader' (events: ${events.join(', ')})`);
+    assert.ok(events.includes(`${leader.id}:election`), `the leader emitted 'start election' (events: ${events.join(', ')})`);
+    assert.equal(joins.length, 9, `each node saw the three bootstrap voters join (${joins.join(', ')})`);
+    const st = leader.status();
+    assert.equal(st.role, 'leader');
+    assert.deepEqual([...st.conf.voters].sort(), IDS);
+    await c.stopAll();
+    assert.equal(clock.pending, 0, 'stop() leaves no timer behind');
+  });
+
+  it('replicates proposals made on the leader and on followers; each settles with its result', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    const [f1, f2] = c.followers() as [Node, Node];
+    const r1 = await settle(clock, leader.propose(put('a', 'L1')), 'leader proposal');
+    assert.equal(r1.error, undefined, 'leader proposal succeeds');
+    assert.equal(r1.value, undefined, 'no previous value');
+    const r2 = await settle(clock, f1.propose(put('a', 'F1')), 'follower proposal');
+    assert.equal(r2.error, undefined, 'forwarded proposal succeeds');
+    assert.equal(r2.value, 'L1', 'the result is the state machine result');
+    const many = [leader, f1, f2].flatMap((n, i) => Array.from({ length: 10 }, (_, j) => n.propose(put(`k${i}.${j}`, `v${i}.${j}`))));
+    const all = await settle(clock, Promise.all(many), 'thirty proposals');
+    assert.equal(all.error, undefined, 'all thirty proposals succeed');
+    await until(clock, () => [...c.machines.values()].every((m) => m.data.size === 31), 'every node applied everything');
+    for (const [id, m] of c.machines) {
+      assert.equal(m.data.get('a'), 'F1', `${id} holds the last write`);
+      assert.equal(m.data.get('k2.9'), 'v2.9', `${id} holds a follower's write`);
+    }
+  }));
+
+  it('applies a duplicated forward once', () => withCluster(async (c, clock) => {
+    // The network delivers every Forward three times.
+    c.net.filter = (m) => {
+      if (m.type === 'Forward') for (let i = 0; i < 2; i++) c.net.sendRaw(m.to, encodeMessage(m));
+      return true;
+    };
+    const f = c.followers()[0]!;
+    const res = await settle(clock, Promise.all([f.propose(put('x', 'dup1')), f.propose(put('y', 'dup2'))]), 'forwarded proposals');
+    assert.equal(res.error, undefined, 'both succeed');
+    await until(clock, () => [...c.machines.values()].every((m) => m.data.has('y')), 'replicated');
+    for (const [id, m] of c.machines) {
+      assert.equal(m.appliedCount.get('dup1'), 1, `${id} applied dup1 once`);
+      assert.equal(m.appliedCount.get('dup2'), 1, `${id} applied dup2 once`);
+    }
+  }));
+
+  it('retries a forward the network lost', () => withCluster(async (c, clock) => {
+    let dropped = 0;
+    c.net.filter = (m) => !(m.type === 'Forward' && dropped++ < 1);
+    const f = c.followers()[0]!;
+    const res = await settle(clock, f.propose(put('lost', 'once')), 'proposal whose first forward is lost');
+    assert.equal(res.error, undefined, 'it succeeds after a retry');
+    assert.equal(dropped, 2, 'the first forward was dropped and a second went through');
+  }));
+
+  it('rejects with NotLeaderError on a follower when forwarding is off', () => withCluster(async (c, clock) => {
+    const f = c.followers()[0]!;
+    const res = await settle(clock, f.propose(put('a', 'b')), 'follower proposal');
+    assert.ok(res.error instanceof NotLeaderError, `NotLeaderError expected, got ${String(res.error)}`);
+    assert.equal((res.error as NotLeaderError).leader, c.leader()!.id, 'it names the leader');
+  }, { forwardProposals: false }));
+
+  it('a state machine that refuses a command rejects that proposal only', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    const bad = await settle(clock, leader.propose({ op: 'fail' }), 'refused proposal');
+    assert.ok(bad.error instanceof Error && bad.error.message.includes('refused'), 'the apply error reaches the proposer');
+    const ok = await settle(clock, leader.propose(put('after', 'fine')), 'next proposal');
+    assert.equal(ok.error, undefined, 'the node keeps going');
+  }));
+
+  it('reads are linearizable on leader and followers', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    for (const [i, n] of [leader, ...c.followers()].entries()) {
+      const w = await settle(clock, n.propose(put('r', `v${i}`)), 'write');
+      assert.equal(w.error, undefined, 'write succeeds');
+      for (const reader of c.nodes.values()) {
+        const r = await settle(clock, reader.read('r'), `read on ${reader.id}`);
+        assert.equal(r.value, `v${i}`, `${reader.id} reads the write acknowledged on ${n.id}`);
+      }
+    }
+  }));
+
+  it('a crashed follower restarts from its storage and catches up, also through a snapshot', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    const victim = c.followers()[0]!.id;
+    for (let i = 0; i < 5; i++) assert.equal((await settle(clock, leader.propose(put(`a${i}`, `a${i}`)), 'write')).error, undefined, 'write ok');
+    await c.stop(victim);
+    for (let i = 0; i < 30; i++) assert.equal((await settle(clock, leader.propose(put(`b${i}`, `b${i}`)), 'write while down')).error, undefined, 'write ok');
+    assert.ok(leader.status().firstIndex > 10, `the leader compacted its log (first index ${leader.status().firstIndex})`);
+    const node = await c.start(victim);
+    await until(clock, () => c.machines.get(victim)!.data.size === 35, 'the restarted node caught up');
+    assert.ok(c.machines.get(victim)!.restores >= 1, 'it was brought up to date by a snapshot');
+    assert.equal(c.machines.get(victim)!.data.get('b29'), 'b29');
+    const r = await settle(clock, node.read('a0'), 'read on the restarted node');
+    assert.equal(r.value, 'a0', 'state from before the crash is there');
+  }, { snapshotEvery: 8 }));
+
+  it('a whole cluster restarts from storage with everything acknowledged', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    for (let i = 0; i < 12; i++) assert.equal((await settle(clock, leader.propose(put(`k${i}`, `v${i}`)), 'write')).error, undefined, 'write ok');
+    await c.stopAll();
+    await c.startAll();
+    await until(clock, () => c.leader() !== null, 'a leader after the restart');
+    await until(clock, () => [...c.machines.values()].every((m) => m.data.size === 12), 'state restored on every node');
+    const r = await settle(clock, c.followers()[0]!.read('k11'), 'read after restart');
+    assert.equal(r.value, 'v11');
+  }, { snapshotEvery: 5 }));
+
+  it('proposals and reads time out with TimeoutError under a full partition', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    const follower = c.followers()[0]!;
+    c.net.partition(['n1'], ['n2'], ['n3']);
+    const p1 = settle(clock, leader.propose(put('p', 'on-leader')), 'leader proposal');
+    const p2 = settle(clock, follower.propose(put('p', 'on-follower')), 'follower proposal');
+    const p3 = settle(clock, follower.read('p'), 'follower read');
+    for (const [what, p] of [['leader proposal', p1], ['follower proposal', p2], ['read', p3]] as const) {
+      const r = await p;
+      assert.ok(r.error instanceof TimeoutError, `${what}: TimeoutError expected, got ${String(r.error)}`);
+    }
+    assert.equal(c.machines.get(leader.id)!.data.has('p'), false, 'nothing was applied');
+  }, { proposalTimeoutMs: 3 * ELECTION_TICKS * TICK }));
+
+  it('makes one storage save per Ready: a burst of proposals needs far fewer saves', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    const before = leader.status().saves;
+    const N = 200;
+    const all = await settle(clock, Promise.all(Array.from({ length: N }, (_, i) => leader.propose(put(`g${i}`, `g${i}`)))), 'burst');
+    assert.equal(all.error, undefined, 'every proposal succeeds');
+    const saves = leader.status().saves - before;
+    assert.ok(saves < N / 10, `${saves} saves for ${N} proposals: one save per Ready, not per proposal`);
+    assert.equal(c.storages.get(leader.id)!.saves, leader.status().saves, 'the storage saw exactly the saves the node counted');
+  }));
+
+  it('membership: a learner joins, is promoted, and another node is removed', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    const joins: string[] = [];
+    const leaves: string[] = [];
+    leader.on('join', (id, as) => joins.push(`${id}:${as}`));
+    leader.on('leave', (id) => leaves.push(id));
+    c.ids.push('n4');
+    const n4 = await c.start('n4', { voters: [] });
+    assert.equal((await settle(clock, leader.addLearner('n4'), 'add learner')).error, undefined, 'learner added');
+    await until(clock, () => n4.status().commit >= leader.status().commit, 'the learner catches up');
+    assert.equal((await settle(clock, leader.addVoter('n4'), 'promote')).error, undefined, 'promoted');
+    const other = c.followers().find((n) => n.id !== 'n4')!;
+    assert.equal((await settle(clock, leader.removeNode(other.id), 'remove')).error, undefined, 'removed');
+    assert.deepEqual(joins, ['n4:learner', 'n4:voter']);
+    assert.deepEqual(leaves, [other.id]);
+    assert.deepEqual([...leader.status().conf.voters].sort(), IDS.filter((i) => i !== other.id).concat('n4').sort());
+    const w = await settle(clock, n4.propose(put('from', 'n4')), 'the new voter proposes');
+    assert.equal(w.error, undefined, 'the new member can write');
+    const res = await settle(clock, c.followers()[0]!.addVoter('n9'), 'change on a follower');
+    assert.ok(res.error instanceof NotLeaderError, 'membership changes are for the leader');
+  }, {}));
+
+  it('transfers leadership', () => withCluster(async (c, clock) => {
+    const target = c.followers()[0]!;
+    const r = await settle(clock, c.leader()!.transferLeadership(target.id), 'transfer');
+    assert.equal(r.error, undefined, 'transfer completes');
+    await until(clock, () => c.leader()?.id === target.id, 'everyone follows the new leader');
+  }));
+
+  it('stop() rejects what is pending with StoppedError', async () => {
+    const clock = new FakeTimers();
+    const c = new Cluster(clock);
+    await c.startAll();
+    c.net.partition(['n1'], ['n2'], ['n3']);
+    const n1 = c.nodes.get('n1')!;
+    const p = n1.propose(put('a', 'b'));
+    const r = n1.read('a');
+    await c.stopAll();
+    await assert.rejects(p, StoppedError);
+    await assert.rejects(r, StoppedError);
+    await assert.rejects(n1.propose(put('a', 'c')), StoppedError);
+    assert.equal(clock.pending, 0, 'no timer left');
+  });
+});
+
+describe('RaftNode on real timers (outcomes only)', () => {
+  it('elects, replicates, reads and stops without leaving anything running', async () => {
+    const c = new Cluster(realTimers, { tickMs: 5, proposalTimeoutMs: 30_000 });
+    await c.startAll();
+    // No fixed wait: a proposal on any node resolves once some leader commits it.
+    const results = await Promise.all([...c.nodes.values()].map((n, i) => n.propose(put(`k${i}`, `v${i}`))));
+    assert.deepEqual(results, [undefined, undefined, undefined], 'three first writes');
+    const read = await c.nodes.get('n3')!.read('k0');
+    assert.equal(read, 'v0', 'a linearizable read sees the write');
+    await c.stopAll();
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout');
+    assert.equal(timers.length, 0, `no timer left after stop (${timers.length})`);
+  });
+});
