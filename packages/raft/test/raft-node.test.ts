@@ -311,6 +311,25 @@ describe('RaftNode on fake timers', () => {
     await until(clock, () => c.leader()?.id === target.id, 'everyone follows the new leader');
   }));
 
+  it('a failing storage stops the node with an error event', async () => {
+    const clock = new FakeTimers();
+    const c = new Cluster(clock);
+    const errors: unknown[] = [];
+    c.onNode = (n) => { n.on('error', (e) => errors.push(e)); };
+    await c.startAll();
+    await until(clock, () => c.leader() !== null, 'a leader elected');
+    const leader = c.leader()!;
+    const storage = c.storages.get(leader.id)!;
+    storage.save = () => Promise.reject(new Error('disk full'));
+    const p = leader.propose(put('a', 'b'));
+    const r = await settle(clock, p, 'proposal on a failing disk');
+    assert.ok(r.error instanceof StoppedError, `the proposal fails with StoppedError, got ${String(r.error)}`);
+    assert.ok(errors.some((e) => e instanceof Error && e.message === 'disk full'), 'the storage error was emitted');
+    await assert.rejects(leader.propose(put('a', 'c')), StoppedError);
+    await c.stopAll();
+    assert.equal(clock.pending, 0, 'no timer left');
+  });
+
   it('stop() rejects what is pending with StoppedError', async () => {
     const clock = new FakeTimers();
     const c = new Cluster(clock);
@@ -336,6 +355,18 @@ describe('RaftNode on real timers (outcomes only)', () => {
     assert.deepEqual(results, [undefined, undefined, undefined], 'three first writes');
     const read = await c.nodes.get('n3')!.read('k0');
     assert.equal(read, 'v0', 'a linearizable read sees the write');
+    // Group commit under real load: a disk that takes a while makes each save carry many proposals.
+    const slow = new Cluster(realTimers, { tickMs: 5, proposalTimeoutMs: 30_000 });
+    for (const id of slow.ids) slow.storages.set(id, new MemoryStorage({ latencyMs: 2 }));
+    await slow.startAll();
+    await slow.nodes.get('n1')!.propose(put('warm', 'up'));
+    const n1 = slow.nodes.get('n1')!;
+    const before = n1.status().saves;
+    const N = 300;
+    await Promise.all(Array.from({ length: N }, (_, i) => n1.propose(put(`s${i}`, `s${i}`))));
+    const saves = n1.status().saves - before;
+    assert.ok(saves < N / 3, `${saves} saves for ${N} concurrent proposals on n1`);
+    await slow.stopAll();
     await c.stopAll();
     const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout');
     assert.equal(timers.length, 0, `no timer left after stop (${timers.length})`);
