@@ -4,7 +4,11 @@
  */
 import { RaftError } from '../core/errors.js';
 
-/** A proposal, read or membership change did not complete within its timeout (no leader, no quorum). */
+/**
+ * A proposal, read, membership change or transfer did not complete within its timeout (no leader, no
+ * quorum). The outcome of a timed-out proposal is unknown: it may still be committed and applied later
+ * (once, thanks to its id), exactly like a request whose answer was lost.
+ */
 export class TimeoutError extends RaftError {
   readonly timeoutMs: number;
   constructor(what: string, timeoutMs: number) {

@@ -149,6 +149,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private ticks = 0;
   /** The Ready loop's current run, awaited by `stop()` so storage is never closed under a save. */
   private loopRun: Promise<void> | null = null;
+  /** `start()`'s work, awaited by `stop()` so storage is never closed under the initial load. */
+  private startRun: Promise<void> | null = null;
   private looping = false;
 
   private term = 0;
@@ -187,9 +189,14 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   // ---- Life cycle ------------------------------------------------------------------------------------
 
   /** Loads storage, restores the state machine and the core, and starts ticking and receiving. */
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new RaftError(`cannot start a node that is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new RaftError(`cannot start a node that is ${this.state}`));
     this.state = 'starting';
+    this.startRun = this.boot();
+    return this.startRun;
+  }
+
+  private async boot(): Promise<void> {
     const stored = await this.opts.storage.load();
     if (this.isStopped()) return;
     if (stored.snapshot) this.restoreSnapshot(stored.snapshot);
@@ -232,6 +239,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     this.reads.clear();
     this.confs.clear();
     this.transfers.clear();
+    if (this.startRun) await this.startRun.catch(() => {});
     if (this.loopRun) await this.loopRun.catch(() => {});
     if (wasStarted) await this.opts.transport.close();
     await this.opts.storage.close();
