@@ -7,6 +7,7 @@
 import type { NodeId } from '../core/types.js';
 import { decodeMessage, DEFAULT_MAX_MESSAGE_BYTES, encodeMessage } from './codec.js';
 import type { WireMessage } from './node-messages.js';
+import { realTimers, type Timers } from './timers.js';
 import type { Transport } from './transport.js';
 
 /** Options of {@link MemoryNetwork}. */
@@ -15,6 +16,8 @@ export interface MemoryNetworkOptions {
   maxBytes?: number;
   /** Delivery delay in ms, or a function drawing one per message (reorders). 0: next microtask. */
   latencyMs?: number | (() => number);
+  /** The clock delays run on (default the host's), so latency works on fake timers in tests. */
+  timers?: Timers;
 }
 
 /** Counters of what the network did, for tests. */
@@ -41,11 +44,13 @@ export class MemoryNetwork {
   private dropRate = 0;
   private random: () => number = Math.random;
   private readonly latency: () => number;
+  private readonly timers: Timers;
 
   constructor(options: MemoryNetworkOptions = {}) {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const l = options.latencyMs ?? 0;
     this.latency = typeof l === 'function' ? l : () => l;
+    this.timers = options.timers ?? realTimers;
   }
 
   /** A transport for node `id` on this network. */
@@ -112,7 +117,7 @@ export class MemoryNetwork {
       r(text);
     };
     const ms = this.latency();
-    if (ms > 0) globalThis.setTimeout(deliver, ms);
+    if (ms > 0) this.timers.setTimeout(deliver, ms);
     else queueMicrotask(deliver);
   }
 
