@@ -10,9 +10,11 @@ import { encodeMessage } from '../src/node/codec.js';
 import { StoppedError, TimeoutError } from '../src/node/errors.js';
 import { MemoryStorage } from '../src/node/memory-storage.js';
 import { realTimers } from '../src/node/timers.js';
-import { FakeTimers } from './helpers/fake-timers.js';
+import { FakeTimers, flush } from './helpers/fake-timers.js';
+import { MemoryNetwork } from '../src/node/memory-transport.js';
+import { RaftNode } from '../src/node/raft-node.js';
 import {
-  Cluster, ELECTION_TICKS, IDS, TICK, put, settle, until, type Extra, type Node,
+  Cluster, ELECTION_TICKS, IDS, Kv, TICK, put, settle, until, type Extra, type Node,
 } from './helpers/node-cluster.js';
 
 async function withCluster(body: (c: Cluster, clock: FakeTimers) => Promise<void>, extra: Extra = {}): Promise<void> {
@@ -202,6 +204,69 @@ describe('RaftNode on fake timers', () => {
     assert.equal(r.error, undefined, 'transfer completes');
     await until(clock, () => c.leader()?.id === target.id, 'everyone follows the new leader');
   }));
+
+  it("emits 'heartbeat timeout', 'start election', 'apply', 'updated' and 'refresh'", async () => {
+    const clock = new FakeTimers();
+    const c = new Cluster(clock, { snapshotEvery: 5 });
+    const seen = new Map<string, string[]>();
+    const log = (id: string, what: string): void => { seen.set(id, [...(seen.get(id) ?? []), what]); };
+    c.onNode = (n) => {
+      n.on('heartbeat timeout', () => log(n.id, 'heartbeat timeout'));
+      n.on('start election', () => log(n.id, 'start election'));
+      n.on('apply', (cmd) => log(n.id, `apply ${cmd.op === 'put' ? cmd.value : cmd.op}`));
+      n.on('updated', () => log(n.id, 'updated'));
+      n.on('refresh', () => log(n.id, 'refresh'));
+    };
+    try {
+      await c.startAll();
+      await until(clock, () => c.leader() !== null, 'a leader elected');
+      const leader = c.leader()!;
+      const lagging = c.followers()[0]!.id;
+      c.net.isolate(lagging);
+      for (let i = 0; i < 8; i++) assert.equal((await settle(clock, leader.propose(put(`k${i}`, `v${i}`)), 'write')).error, undefined, 'write ok');
+      await until(clock, () => (seen.get(lagging) ?? []).includes('heartbeat timeout'), 'the isolated follower times out');
+      c.net.heal();
+      await until(clock, () => c.machines.get(lagging)!.data.size === 8, 'the isolated follower catches up');
+      const ev = seen.get(lagging)!;
+      assert.ok(ev.includes('refresh'), `the lagging follower was refreshed by a snapshot (${ev.join(', ')})`);
+      assert.ok(seen.get(leader.id)!.includes('apply v7'), 'the leader emitted apply');
+      assert.ok(seen.get(leader.id)!.includes('updated'), 'the leader emitted updated');
+      assert.ok([...seen.values()].some((e) => e.includes('start election')), 'someone started an election');
+    } finally {
+      await c.stopAll();
+    }
+    assert.equal(clock.pending, 0, 'no timer left');
+  });
+
+  it('stop() during start() waits for the load before closing storage, and starts nothing', async () => {
+    const clock = new FakeTimers();
+    const storage = new MemoryStorage();
+    const calls: string[] = [];
+    let finishLoad: () => void = () => {};
+    const load = storage.load.bind(storage);
+    storage.load = async () => {
+      calls.push('load');
+      await new Promise<void>((resolve) => { finishLoad = resolve; });
+      calls.push('loaded');
+      return load();
+    };
+    const close = storage.close.bind(storage);
+    storage.close = async () => { calls.push('close'); await close(); };
+    const node = new RaftNode({
+      id: 'n1', voters: ['n1'], storage, transport: new MemoryNetwork().transport('n1'), timers: clock,
+      stateMachine: new Kv(),
+    });
+    const started = node.start();
+    const stopped = node.stop();
+    await flush();
+    assert.deepEqual(calls, ['load'], 'storage not closed while its load is in flight');
+    finishLoad();
+    await started;
+    await stopped;
+    assert.deepEqual(calls, ['load', 'loaded', 'close'], 'closed after the load');
+    assert.equal(clock.pending, 0, 'no timer was started');
+    await assert.rejects(node.propose(put('a', 'b')), StoppedError);
+  });
 
   it('a failing storage stops the node with an error event', async () => {
     const clock = new FakeTimers();
