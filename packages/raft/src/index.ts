@@ -10,7 +10,10 @@ export { validateMessage } from './core/messages.js';
 export { RaftCore, type RaftCoreOptions, type RaftStatus } from './core/raft.js';
 export type { Storage, StorageState, StorageUpdate } from './node/storage.js';
 export type { Transport } from './node/transport.js';
-export { isNodeMessage, validateNodeMessage, type ForwardMsg, type NodeMessage, type WireMessage } from './node/node-messages.js';
+export {
+  MAX_FORWARD_BATCH, isNodeMessage, validateNodeMessage,
+  type ForwardMsg, type ForwardedProposal, type NodeMessage, type WireMessage,
+} from './node/node-messages.js';
 export { CodecError, DEFAULT_MAX_MESSAGE_BYTES, decodeMessage, encodeMessage, type CodecErrorReason, type DecodeOptions } from './node/codec.js';
 export { MemoryStorage, type MemoryStorageOptions } from './node/memory-storage.js';
 export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions, type MemoryNetworkStats } from './node/memory-transport.js';

@@ -23,7 +23,7 @@ const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('codec', () => {
   it('round-trips core and node messages', () => {
-    const m: WireMessage = { type: 'Forward', from: 'a', to: 'b', id: 'a.x.1', command: [1, 'two'] };
+    const m: WireMessage = { type: 'Forward', from: 'a', to: 'b', proposals: [{ id: 'a.x.1', command: [1, 'two'] }, { id: 'a.x.2', command: 3 }] };
     assert.deepEqual(decodeMessage(encodeMessage(m)), m);
     assert.deepEqual(decodeMessage(encodeMessage(hb('a', 'b', 3))), hb('a', 'b', 3));
   });

@@ -89,6 +89,16 @@ describe('RaftNode on fake timers', () => {
     }
   }));
 
+  it('batches forwards: a burst of follower proposals travels in few messages', () => withCluster(async (c, clock) => {
+    let forwards = 0;
+    c.net.filter = (m) => { if (m.type === 'Forward') forwards++; return true; };
+    const f = c.followers()[0]!;
+    const N = 100;
+    const all = await settle(clock, Promise.all(Array.from({ length: N }, (_, i) => f.propose(put(`b${i}`, `b${i}`)))), 'burst on a follower');
+    assert.equal(all.error, undefined, 'every forwarded proposal succeeds');
+    assert.ok(forwards >= 1 && forwards < 5, `${forwards} Forward messages for ${N} proposals`);
+  }));
+
   it('retries a forward the network lost', () => withCluster(async (c, clock) => {
     let dropped = 0;
     c.net.filter = (m) => !(m.type === 'Forward' && dropped++ < 1);

@@ -7,11 +7,18 @@
 import type { Message } from '../core/messages.js';
 import type { NodeId } from '../core/types.js';
 
+/** One proposal inside a {@link ForwardMsg}. `id` is unique and written into the entry. */
+export interface ForwardedProposal { id: string; command: unknown }
+
 /**
- * A proposal forwarded to the leader. `id` is the proposal's unique id, written into the entry, so a
- * forward that is retried or duplicated by the network is applied once.
+ * Proposals forwarded to the leader, batched: a follower under load sends one message per leader per turn
+ * of the event loop, not one per proposal. Each proposal's id goes into its entry, so a forward that is
+ * retried or duplicated by the network is applied once.
  */
-export interface ForwardMsg { type: 'Forward'; from: NodeId; to: NodeId; id: string; command: unknown }
+export interface ForwardMsg { type: 'Forward'; from: NodeId; to: NodeId; proposals: ForwardedProposal[] }
+
+/** Most proposals one Forward may carry; senders split larger batches. */
+export const MAX_FORWARD_BATCH = 1024;
 
 /** Every message of the node layer. */
 export type NodeMessage = ForwardMsg;
@@ -32,9 +39,17 @@ export function validateNodeMessage(m: unknown): string | null {
   const o = m as Record<string, unknown>;
   if (!isId(o.from) || !isId(o.to)) return 'from/to';
   switch (o.type) {
-    case 'Forward':
-      if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 512) return 'id';
-      return o.command === undefined || o.command === null ? 'command' : null;
+    case 'Forward': {
+      const ps = o.proposals;
+      if (!Array.isArray(ps) || ps.length === 0 || ps.length > MAX_FORWARD_BATCH) return 'proposals';
+      for (const p of ps as unknown[]) {
+        const f = p as Record<string, unknown> | null;
+        if (typeof f !== 'object' || f === null) return 'proposal';
+        if (typeof f.id !== 'string' || f.id.length === 0 || f.id.length > 512) return 'proposal id';
+        if (f.command === undefined || f.command === null) return 'proposal command';
+      }
+      return null;
+    }
     default:
       return 'unknown type';
   }

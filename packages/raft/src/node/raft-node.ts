@@ -20,7 +20,9 @@ import {
 } from './applied-ids.js';
 import { TypedEmitter } from './emitter.js';
 import { StoppedError, TimeoutError } from './errors.js';
-import { isNodeMessage, type ForwardMsg, type WireMessage } from './node-messages.js';
+import {
+  isNodeMessage, MAX_FORWARD_BATCH, type ForwardedProposal, type ForwardMsg, type WireMessage,
+} from './node-messages.js';
 import type { Storage } from './storage.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 import type { Transport } from './transport.js';
@@ -168,6 +170,9 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private readonly reads = new Map<string, PendingRead<A>>();
   private readonly confs = new Map<number, PendingConf>();
   private readonly transfers = new Set<Waiter<void> & { to: NodeId }>();
+  /** Proposals to forward, per leader, sent together in a microtask (one message per leader per turn). */
+  private readonly forwardOutbox = new Map<NodeId, ForwardedProposal[]>();
+  private forwardFlushQueued = false;
   /** Leader only: ids proposed in the current term and not yet applied, so repeated forwards add nothing. */
   private readonly proposedIds = new Map<string, number>();
 
@@ -368,17 +373,39 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     this.kick();
   };
 
-  /** A follower's proposal: propose it unless it is applied already or already in our log this term. */
+  /** Followers' proposals: each is proposed unless applied already or already in our log this term. */
   private handleForward(m: ForwardMsg): void {
-    if (m.to !== this.id || this.appliedIds.has(m.id)) return;
-    if (this.role !== 'leader' || this.proposedIds.get(m.id) === this.term) return;
-    try {
-      const at = this.core!.propose({ pid: m.id, cmd: m.command } satisfies ProposalData);
-      this.proposedIds.set(m.id, at.term);
-    } catch {
-      // Not leader after all, or a transfer in progress: the follower retries.
+    if (m.to !== this.id || this.role !== 'leader') return;
+    for (const f of m.proposals) {
+      if (this.appliedIds.has(f.id) || this.proposedIds.get(f.id) === this.term) continue;
+      try {
+        const at = this.core!.propose({ pid: f.id, cmd: f.command } satisfies ProposalData);
+        this.proposedIds.set(f.id, at.term);
+      } catch {
+        return; // not leader after all, or a transfer in progress: the followers retry
+      }
     }
   }
+
+  private queueForward(leader: NodeId, p: PendingProposal<R>): void {
+    let batch = this.forwardOutbox.get(leader);
+    if (!batch) this.forwardOutbox.set(leader, (batch = []));
+    batch.push({ id: p.id, command: p.command });
+    if (this.forwardFlushQueued) return;
+    this.forwardFlushQueued = true;
+    queueMicrotask(this.handleForwardFlush);
+  }
+
+  private readonly handleForwardFlush = (): void => {
+    this.forwardFlushQueued = false;
+    if (this.state !== 'running') { this.forwardOutbox.clear(); return; }
+    for (const [to, batch] of this.forwardOutbox) {
+      for (let i = 0; i < batch.length; i += MAX_FORWARD_BATCH) {
+        this.opts.transport.send({ type: 'Forward', from: this.id, to, proposals: batch.slice(i, i + MAX_FORWARD_BATCH) });
+      }
+    }
+    this.forwardOutbox.clear();
+  };
 
   // ---- Proposals and reads ----------------------------------------------------------------------------
 
@@ -399,9 +426,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       p.localTerm = -1;
       if (err instanceof NotLeaderError) {
         if (!this.forward) { this.proposals.delete(p.id); this.settle(p, err); return; }
-        if (err.leader !== null) {
-          this.opts.transport.send({ type: 'Forward', from: this.id, to: err.leader, id: p.id, command: p.command });
-        }
+        if (err.leader !== null) this.queueForward(err.leader, p);
         return; // no leader yet: retried on a later tick
       }
       if (err instanceof ProposalDroppedError) return; // leadership transfer in progress: retried later

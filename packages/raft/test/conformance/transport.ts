@@ -75,7 +75,7 @@ export function runTransportConformance(name: string, makePair: () => Promise<Tr
     }));
 
     it('carries node-layer messages (Forward)', () => withPair(async (p, atB) => {
-      const fwd: WireMessage = { type: 'Forward', from: 'a', to: 'b', id: 'a.1.7', command: { op: 'put', key: 'k' } };
+      const fwd: WireMessage = { type: 'Forward', from: 'a', to: 'b', proposals: [{ id: 'a.1.7', command: { op: 'put', key: 'k' } }] };
       p.a.send(fwd);
       await until(() => atB.length === 1, 'the forward at b');
       assert.deepEqual(atB[0], fwd);
@@ -112,7 +112,8 @@ export function runTransportConformance(name: string, makePair: () => Promise<Tr
       await p.sendRaw('{not json');
       await p.sendRaw(JSON.stringify({ type: 'Heartbeat', from: 'a', to: 'b' })); // missing fields
       await p.sendRaw(JSON.stringify({ type: 'Nonsense', from: 'a', to: 'b', term: 1 }));
-      await p.sendRaw(JSON.stringify({ type: 'Forward', from: 'a', to: 'b', id: '' , command: 1 }));
+      await p.sendRaw(JSON.stringify({ type: 'Forward', from: 'a', to: 'b', proposals: [{ id: '', command: 1 }] }));
+      await p.sendRaw(JSON.stringify({ type: 'Forward', from: 'a', to: 'b', proposals: [] }));
       await p.sendRaw('null');
       await settle(p, atB);
       assert.deepEqual(atB.map((m) => m.type), ['Heartbeat'], 'only the settle marker arrives');
