@@ -159,6 +159,11 @@ describe('RaftNode on fake timers', () => {
     await until(clock, () => [...c.machines.values()].every((m) => m.data.size === 12), 'state restored on every node');
     const r = await settle(clock, c.followers()[0]!.read('k11'), 'read after restart');
     assert.equal(r.value, 'v11');
+    // Proposal ids of the new incarnation must not collide with the old one's (dedup would swallow them).
+    for (const n of c.nodes.values()) {
+      const w = await settle(clock, n.propose(put(`after-${n.id}`, 'x')), `write on ${n.id} after restart`);
+      assert.equal(w.error, undefined, `a write on ${n.id} after the restart applies`);
+    }
   }, { snapshotEvery: 5 }));
 
   it('proposals and reads time out with TimeoutError under a full partition', () => withCluster(async (c, clock) => {

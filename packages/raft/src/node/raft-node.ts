@@ -133,6 +133,20 @@ interface PendingConf extends Waiter<void> {
   term: number;
 }
 
+let incarnations = 0;
+
+/**
+ * A nonce that differs for every RaftNode instance, even one restarted in the same millisecond in the same
+ * process (a counter) or on another machine (random bits), so proposal ids never collide with a previous
+ * run's, which deduplication would silently swallow. Not taken from the `random` option: tests fix that.
+ */
+function incarnation(): string {
+  const bytes = new Uint32Array(2);
+  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
+  else { bytes[0] = Math.random() * 2 ** 32; bytes[1] = Math.random() * 2 ** 32; }
+  return `${Date.now().toString(36)}${bytes[0]!.toString(36)}${bytes[1]!.toString(36)}${(++incarnations).toString(36)}`;
+}
+
 /** A Raft node with timers, storage, transport and a state machine. See the module comment. */
 export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   extends TypedEmitter<RaftNodeEventMap<C, R>> {
@@ -187,8 +201,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     this.snapshotEvery = options.snapshotEvery ?? 10_000;
     this.forward = options.forwardProposals ?? true;
     this.appliedIds = new AppliedIds(options.dedupWindow);
-    const rnd = (options.random ?? Math.random)().toString(36).slice(2, 10);
-    this.idPrefix = `${this.id}.${Date.now().toString(36)}${rnd}.`;
+    this.idPrefix = `${this.id}.${incarnation()}.`;
   }
 
   // ---- Life cycle ------------------------------------------------------------------------------------
