@@ -1,0 +1,274 @@
+/**
+ * The kv example's HTTP JSON API over one {@link RaftNode}. Writes go through `propose` (a follower forwards
+ * them to the leader and answers once it applied them itself); `GET /kv/:key` is a linearizable ReadIndex
+ * read. Every answer is JSON; every error is `{ error: { code, message, ... } }` with a fitting status.
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ConfChangeError, NotLeaderError, ProposalDroppedError, StoppedError, TimeoutError, type RaftNode,
+} from '@raftrtc/raft';
+import type { Json, KvCommand, KvQuery, KvQueryResult, KvResult } from './store.js';
+
+export type KvNode = RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>;
+
+/** Structured log sink: an event name and its fields. */
+export type KvLog = (event: string, fields: Record<string, unknown>) => void;
+
+export interface KvApiOptions {
+  node: KvNode;
+  /** Largest request body in bytes; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Largest key in UTF-8 bytes; default 1024. */
+  maxKeyBytes?: number;
+  /** Raft addresses known from the command line, shown in `GET /cluster` beside the replicated ones. */
+  staticAddresses?: Readonly<Record<string, string>>;
+  log?: KvLog;
+}
+
+/** An error with an HTTP status, answered as JSON. */
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+/** Maps the library's typed errors to HTTP: no leader / not leader / timeout are 503 with a leader hint. */
+function toHttpError(err: unknown, node: KvNode): HttpError {
+  if (err instanceof HttpError) return err;
+  const leader = err instanceof NotLeaderError ? err.leader : node.leader;
+  if (err instanceof NotLeaderError) return new HttpError(503, 'not_leader', err.message, { leader });
+  // A timed-out write may still be applied later: the client must not assume it failed.
+  if (err instanceof TimeoutError) return new HttpError(503, 'timeout', `${err.message}; the outcome is unknown`, { leader });
+  if (err instanceof ProposalDroppedError) return new HttpError(503, 'dropped', err.message, { leader });
+  if (err instanceof StoppedError) return new HttpError(503, 'stopped', err.message, { leader });
+  if (err instanceof ConfChangeError) return new HttpError(409, 'conf_change_refused', err.message);
+  return new HttpError(500, 'internal', err instanceof Error ? err.message : String(err));
+}
+
+/** Reads the whole body, refusing it once it exceeds `limit` (from Content-Length when given, before reading). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'body_too_large', `the body exceeds ${limit} bytes`, { limit });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, 'body_too_large', `the body exceeds ${limit} bytes`, { limit });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, limit);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new HttpError(400, 'invalid_body', 'the body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function requireField(body: Record<string, unknown>, name: string): Json {
+  if (!(name in body) || body[name] === undefined) throw new HttpError(400, 'invalid_body', `the body needs a "${name}" field`);
+  return body[name] as Json;
+}
+
+function parseAddress(address: unknown): string {
+  if (typeof address !== 'string') throw new HttpError(400, 'invalid_body', 'the body needs an "address" string (host:port)');
+  const m = /^(.+):(\d{1,5})$/.exec(address);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new HttpError(400, 'invalid_body', `"${address}" is not a host:port address`);
+  return address;
+}
+
+/** The request handler and a server around it. */
+export class KvApi {
+  readonly server: Server;
+  private readonly node: KvNode;
+  private readonly maxBodyBytes: number;
+  private readonly maxKeyBytes: number;
+  private readonly staticAddresses: Readonly<Record<string, string>>;
+  private readonly log: KvLog;
+
+  constructor(options: KvApiOptions) {
+    this.node = options.node;
+    this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.maxKeyBytes = options.maxKeyBytes ?? 1024;
+    this.staticAddresses = options.staticAddresses ?? {};
+    this.log = options.log ?? (() => {});
+    this.server = createServer((req, res) => { void this.handle(req, res); });
+    // Keep-alive clients (load generators) reuse connections; nothing here needs a request timeout of its own.
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => { this.server.off('error', reject); resolve(); });
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const { status, body } = await this.route(req);
+      send(res, status, body);
+    } catch (err) {
+      const e = toHttpError(err, this.node);
+      if (e.status >= 500) this.log('kv.http-error', { method: req.method, url: req.url, status: e.status, code: e.code, error: e.message });
+      const headers: Record<string, string> = {};
+      if (e.status === 405 && typeof e.extra.allow === 'string') headers.allow = e.extra.allow;
+      // An unread oversized body would otherwise be parsed as the next request on this connection.
+      if (e.status === 413) headers.connection = 'close';
+      send(res, e.status, { error: { code: e.code, message: e.message, ...e.extra } }, headers);
+    }
+  }
+
+  private async route(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const parts = url.pathname.split('/').filter((p) => p !== '');
+    const method = req.method ?? 'GET';
+    const allow = (...methods: string[]): never => {
+      throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`, { allow: methods.join(', ') });
+    };
+
+    if (parts[0] === 'kv' && (parts.length === 2 || (parts.length === 3 && parts[2] === 'cas'))) {
+      const key = this.parseKey(parts[1]!);
+      if (parts.length === 3) return method === 'POST' ? this.cas(key, req) : allow('POST');
+      if (method === 'GET') return this.get(key);
+      if (method === 'PUT') return this.put(key, req);
+      if (method === 'DELETE') return this.delete(key);
+      return allow('GET', 'PUT', 'DELETE');
+    }
+    if (parts[0] === 'cluster') {
+      if (parts.length === 1) return method === 'GET' ? this.cluster() : allow('GET');
+      if (parts[1] === 'members' && parts.length === 2) return method === 'POST' ? this.addMember(req) : allow('POST');
+      if (parts[1] === 'members' && parts.length === 3) return method === 'DELETE' ? this.removeMember(decodeURIComponent(parts[2]!)) : allow('DELETE');
+    }
+    throw new HttpError(404, 'not_found', `no route for ${method} ${url.pathname}`);
+  }
+
+  private parseKey(encoded: string): string {
+    let key: string;
+    try {
+      key = decodeURIComponent(encoded);
+    } catch {
+      throw new HttpError(400, 'invalid_key', 'the key is not valid percent-encoding');
+    }
+    if (Buffer.byteLength(key) > this.maxKeyBytes) throw new HttpError(400, 'invalid_key', `the key exceeds ${this.maxKeyBytes} bytes`);
+    return key;
+  }
+
+  private async get(key: string): Promise<{ status: number; body: unknown }> {
+    const r = await this.node.read({ op: 'get', key });
+    if (r.op !== 'get') throw new HttpError(500, 'internal', 'unexpected query result');
+    if (!r.kv) throw new HttpError(404, 'key_not_found', `no key ${JSON.stringify(key)}`, { revision: r.revision });
+    return { status: 200, body: { ...r.kv, revision: r.revision } };
+  }
+
+  private async put(key: string, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const value = requireField(await readJsonObject(req, this.maxBodyBytes), 'value');
+    const r = await this.node.propose({ op: 'put', key, value });
+    if (r.op !== 'put') throw new HttpError(500, 'internal', 'unexpected result');
+    return { status: 200, body: r };
+  }
+
+  private async delete(key: string): Promise<{ status: number; body: unknown }> {
+    const r = await this.node.propose({ op: 'delete', key });
+    if (r.op !== 'delete') throw new HttpError(500, 'internal', 'unexpected result');
+    return { status: 200, body: r };
+  }
+
+  /** `{ expected, value }` compares the current value (null: absent); `{ expectedRevision, value }` the modRevision (0: absent). */
+  private async cas(key: string, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const body = await readJsonObject(req, this.maxBodyBytes);
+    const value = requireField(body, 'value');
+    const hasValue = 'expected' in body;
+    const hasRevision = 'expectedRevision' in body;
+    if (hasValue === hasRevision) throw new HttpError(400, 'invalid_body', 'the body needs exactly one of "expected" (a value, null for absent) and "expectedRevision"');
+    let expected: { value: Json } | { revision: number };
+    if (hasRevision) {
+      const rev = body.expectedRevision;
+      if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 0) throw new HttpError(400, 'invalid_body', '"expectedRevision" must be an integer ≥ 0');
+      expected = { revision: rev };
+    } else {
+      expected = { value: body.expected as Json };
+    }
+    const r = await this.node.propose({ op: 'cas', key, expected, value });
+    if (r.op !== 'cas') throw new HttpError(500, 'internal', 'unexpected result');
+    if (!r.succeeded) throw new HttpError(409, 'compare_failed', 'the current value does not match the expectation', { revision: r.revision, kv: r.kv });
+    return { status: 200, body: r };
+  }
+
+  private async cluster(): Promise<{ status: number; body: unknown }> {
+    const s = this.node.status();
+    // The replicated addresses are read locally (not linearizable): this is an operator's view of the node.
+    const known = await this.knownAddresses();
+    const members = [
+      ...s.conf.voters.map((id) => ({ id, role: 'voter' as const })),
+      ...s.conf.learners.map((id) => ({ id, role: 'learner' as const })),
+    ].map((m) => ({ ...m, address: known[m.id] ?? null }));
+    return { status: 200, body: { id: s.id, leader: s.leader, role: s.role, term: s.term, commit: s.commit, applied: s.applied, members } };
+  }
+
+  private async knownAddresses(): Promise<Record<string, string>> {
+    try {
+      const r = await this.node.read({ op: 'members' });
+      return r.op === 'members' ? { ...this.staticAddresses, ...r.addresses } : { ...this.staticAddresses };
+    } catch {
+      // No quorum: still show what the command line said rather than fail the status page.
+      return { ...this.staticAddresses };
+    }
+  }
+
+  private requireLeader(): void {
+    // Membership changes are the leader's alone; the client retries there (the hint says where).
+    if (!this.node.isLeader) throw new NotLeaderError(this.node.leader);
+  }
+
+  /** `{ id, address, role }`: replicates the address first, so every member can reach the new one, then changes the configuration. */
+  private async addMember(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const body = await readJsonObject(req, this.maxBodyBytes);
+    const id = body.id;
+    if (typeof id !== 'string' || id === '' || id.length > 128) throw new HttpError(400, 'invalid_body', 'the body needs an "id" string (1-128 characters)');
+    const address = parseAddress(body.address);
+    const role = body.role ?? 'voter';
+    if (role !== 'voter' && role !== 'learner') throw new HttpError(400, 'invalid_body', '"role" must be "voter" or "learner"');
+    this.requireLeader();
+    await this.node.propose({ op: 'member-address', id, address });
+    await (role === 'voter' ? this.node.addVoter(id) : this.node.addLearner(id));
+    this.log('kv.member-added', { id, address, role });
+    return { status: 200, body: { id, address, role } };
+  }
+
+  private async removeMember(id: string): Promise<{ status: number; body: unknown }> {
+    this.requireLeader();
+    const conf = this.node.status().conf;
+    if (!conf.voters.includes(id) && !conf.learners.includes(id)) throw new HttpError(404, 'member_not_found', `no member ${JSON.stringify(id)}`);
+    await this.node.removeNode(id);
+    // Forget the address only once the member is out, so it kept receiving until the change committed.
+    await this.node.propose({ op: 'member-forget', id }).catch(() => {});
+    this.log('kv.member-removed', { id });
+    return { status: 200, body: { id, removed: true } };
+  }
+}
