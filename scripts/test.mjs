@@ -21,6 +21,6 @@ const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript'
 if (tsc.status !== 0) { console.error('typecheck failed'); process.exit(1); }
 
 const only = process.argv.slice(2);
-const files = (only.length ? only : [...findTests(join(root, 'packages')), ...findTests(join(root, 'apps'))]).sort();
+const files = (only.length ? only : [...findTests(join(root, 'packages')), ...findTests(join(root, 'apps')), ...findTests(join(root, 'examples'))]).sort();
 const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
 process.exit(res.status ?? 1);

@@ -29,6 +29,8 @@ export interface KvApiOptions {
 
 /** An error with an HTTP status, answered as JSON. */
 export class HttpError extends Error {
+  /** Answer with `connection: close` (the request's body is left unread). */
+  closeConnection = false;
   constructor(readonly status: number, readonly code: string, message: string, readonly extra: Record<string, unknown> = {}) {
     super(message);
     this.name = 'HttpError';
@@ -56,18 +58,46 @@ function toHttpError(err: unknown, node: KvNode): HttpError {
   return new HttpError(500, 'internal', err instanceof Error ? err.message : String(err));
 }
 
-/** Reads the whole body, refusing it once it exceeds `limit` (from Content-Length when given, before reading). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'body_too_large', `the body exceeds ${limit} bytes`, { limit });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'body_too_large', `the body exceeds ${limit} bytes`, { limit });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/** Beyond this many times the limit we stop draining an oversized body and drop the connection. */
+const DRAIN_FACTOR = 16;
+
+/**
+ * Reads the whole body, refusing it once it exceeds `limit`. A refused body is still drained (discarded)
+ * so the connection stays usable and the client, still sending, gets our 413 rather than a reset; only a
+ * body far beyond the limit (declared or sent) costs the connection.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const tooLarge = (): HttpError => new HttpError(413, 'body_too_large', `the body exceeds ${limit} bytes`, { limit });
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      const e = tooLarge();
+      // Not worth reading: answer and close (Node then discards the rest with the connection).
+      if (declared > DRAIN_FACTOR * limit) e.closeConnection = true;
+      else req.resume();
+      reject(e);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (refused) {
+        if (size > DRAIN_FACTOR * limit) req.socket.destroy();
+        return;
+      }
+      if (size > limit) {
+        refused = true;
+        chunks.length = 0;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => { if (!refused) resolve(Buffer.concat(chunks)); });
+    req.on('error', (err) => { if (!refused) reject(new HttpError(400, 'bad_request', `reading the body failed: ${err.message}`)); });
+  });
 }
 
 async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
@@ -138,8 +168,7 @@ export class KvApi {
       if (e.status >= 500) this.log('kv.http-error', { method: req.method, url: req.url, status: e.status, code: e.code, error: e.message });
       const headers: Record<string, string> = {};
       if (e.status === 405 && typeof e.extra.allow === 'string') headers.allow = e.extra.allow;
-      // An unread oversized body would otherwise be parsed as the next request on this connection.
-      if (e.status === 413) headers.connection = 'close';
+      if (e.closeConnection) headers.connection = 'close';
       send(res, e.status, { error: { code: e.code, message: e.message, ...e.extra } }, headers);
     }
   }
