@@ -24,3 +24,8 @@ export { AppliedIds, isNodeSnapshotData, isProposalData, type NodeSnapshotData, 
 export {
   RaftNode, type RaftNodeEventMap, type RaftNodeOptions, type RaftNodeStatus, type StateMachine,
 } from './node/raft-node.js';
+export {
+  RaftManager, RaftManagerStateError, type LogEntry, type NodeState, type RaftManagerOptions,
+} from './facades/raft-manager.js';
+/** The 6.824 lab's API as a namespace (`lab.make`, `lab.Persister`, `lab.Channel`, `lab.ApplyMsg`): `make` is too generic a name for the top level. */
+export * as lab from './facades/lab.js';
