@@ -250,9 +250,10 @@ export class KvApi {
   }
 
   private async cluster(): Promise<{ status: number; body: unknown }> {
-    const s = this.node.status();
-    // The replicated addresses are read locally (not linearizable): this is an operator's view of the node.
+    // The addresses come through a ReadIndex read; taking the status after it makes the membership shown at
+    // least as fresh as that read (a change acknowledged before this request is listed).
     const known = await this.knownAddresses();
+    const s = this.node.status();
     const members = [
       ...s.conf.voters.map((id) => ({ id, role: 'voter' as const })),
       ...s.conf.learners.map((id) => ({ id, role: 'learner' as const })),

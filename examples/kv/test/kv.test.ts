@@ -237,6 +237,44 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
     assert.equal(unknown.status, 404, 'removing a member that is not there');
   });
 
+  it('POST /cluster/members adds a fourth member, which catches up and serves linearizable reads', async () => {
+    const n4 = new KvMember({
+      id: 'n4',
+      peers: {},
+      voters: [], // joins: waits to be added instead of bootstrapping a cluster of its own
+      raftListen: { host: HOST, port: 0 },
+      httpListen: { host: HOST, port: 0 },
+      dataDir: join(dir, 'n4'),
+      secret: 'kv-test-secret',
+      tickMs: 20,
+    });
+    members.push(n4); // stopped by after() whatever happens here
+    await n4.start();
+    // What `--peers` gives a joining member on the command line: the current members' Raft addresses.
+    for (const m of members) if (m !== n4) n4.transport.addPeer(m.id, m.raft);
+    const before = await http(followers[0]!, 'PUT', '/kv/before-n4', json({ value: 'old' }));
+    assert.equal(before.status, 200, 'a write before the join');
+
+    const add = await http(leader, 'POST', '/cluster/members', json({ id: 'n4', address: `${n4.raft.host}:${n4.raft.port}`, role: 'voter' }));
+    assert.equal(add.status, 200, `added: ${json(add.body)}`);
+    const g = await waitFor('n4 to read the earlier write', async () => {
+      const r = await http(n4, 'GET', '/kv/before-n4');
+      return r.status === 200 ? r : undefined;
+    });
+    assert.equal(g.body.value, 'old', 'n4 caught up from the log');
+    const views = await Promise.all(members.map((m) => http(m, 'GET', '/cluster')));
+    for (const v of views) {
+      const n4View = v.body.members.find((m: { id: string }) => m.id === 'n4');
+      assert.ok(n4View, `${v.body.id} lists n4`);
+      assert.equal(n4View.role, 'voter', `${v.body.id} has n4 as a voter`);
+      assert.equal(n4View.address, `${n4.raft.host}:${n4.raft.port}`, `${v.body.id} knows n4's address (replicated)`);
+    }
+    // Writes through the new member are forwarded like any follower's.
+    const w = await http(n4, 'PUT', '/kv/via-n4', json({ value: 'new' }));
+    assert.equal(w.status, 200, `a write via n4: ${json(w.body)}`);
+    assert.equal((await http(followers[1]!, 'GET', '/kv/via-n4')).body.value, 'new', 'visible elsewhere');
+  });
+
   it('after the leader stops, writes continue and every acknowledged write is still readable', async () => {
     const acked = new Map<string, number>();
     const writer = followers[0]!;
