@@ -275,7 +275,7 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
     assert.equal((await http(followers[1]!, 'GET', '/kv/via-n4')).body.value, 'new', 'visible elsewhere');
   });
 
-  it('after the leader stops, writes continue and every acknowledged write is still readable', async () => {
+  it('after the leader stops, writes continue, every acknowledged write is still readable, and the old leader restarts from disk and catches up', async () => {
     const acked = new Map<string, number>();
     const writer = followers[0]!;
     for (let i = 0; i < 10; i++) {
@@ -287,6 +287,7 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
     const inFlight = Array.from({ length: 10 }, (_, i) => http(writer, 'PUT', `/kv/during-${i}`, json({ value: i }))
       .then((r) => { if (r.status === 200) acked.set(`during-${i}`, i); }, () => {}));
     const old = leader;
+    const oldRaft = old.raft;
     await old.stop();
     await Promise.all(inFlight);
     const survivors = members.filter((m) => m !== old);
@@ -304,6 +305,30 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
         assert.equal(g.status, 200, `${key} acknowledged, readable on ${m.id}`);
         assert.equal(g.body.value, value, `${key}'s value on ${m.id}`);
       }
+    }
+
+    // The old leader restarts from its directory (FileStorage) on its old Raft port and catches up.
+    const restarted = new KvMember({
+      id: old.id,
+      peers: {},
+      voters: IDS,
+      raftListen: { host: HOST, port: oldRaft.port },
+      httpListen: { host: HOST, port: 0 },
+      dataDir: join(dir, old.id),
+      secret: 'kv-test-secret',
+      tickMs: 20,
+    });
+    members[members.indexOf(old)] = restarted;
+    await restarted.start();
+    for (const m of survivors) restarted.transport.addPeer(m.id, m.raft);
+    await waitFor(`${old.id} to catch up`, async () => {
+      const r = await http(restarted, 'GET', '/kv/after-9');
+      return r.status === 200 ? r : undefined;
+    });
+    for (const [key, value] of acked) {
+      const g = await http(restarted, 'GET', `/kv/${key}`);
+      assert.equal(g.status, 200, `${key} readable on the restarted ${old.id}`);
+      assert.equal(g.body.value, value, `${key}'s value on the restarted ${old.id}`);
     }
   });
 });
