@@ -29,3 +29,13 @@ export {
 } from './facades/raft-manager.js';
 /** The 6.824 lab's API as a namespace (`lab.make`, `lab.Persister`, `lab.Channel`, `lab.ApplyMsg`): `make` is too generic a name for the top level. */
 export * as lab from './facades/lab.js';
+export {
+  NodeInstance, RaftInterface, WebRaftPayloadError,
+  type RaftInterfaceEventMap, type RaftInterfaceOptions, type WebRaftApplyCallback, type WebRaftEntry, type WebRaftRefreshCallback,
+} from './facades/webraft.js';
+export {
+  Raftq, RaftqOptionsError, RaftqPersistError, RaftRole,
+  type PersistAgent, type RaftEventType, type RaftNodeId, type RaftqEventMap, type RaftqListener, type RaftqLog, type RaftqMessage,
+  type RaftqNetworkEvent, type RaftqNode, type RaftqOptions, type RaftqReceivedEvent, type RaftqReplicated, type RaftqRoleChange,
+  type UnsubscribeFunc,
+} from './facades/raftq.js';
