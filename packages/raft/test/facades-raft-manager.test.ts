@@ -8,6 +8,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RaftManager, RaftManagerStateError, type LogEntry, type NodeState } from '../src/facades/raft-manager.js';
+import { MemoryStorage } from '../src/node/memory-storage.js';
+import type { Storage } from '../src/node/storage.js';
 import { FakeTimers } from './helpers/fake-timers.js';
 
 const TICK = 10;
@@ -26,10 +28,10 @@ class Room {
   /** Closed channels: no message crosses them. */
   readonly down = new Set<string>();
 
-  create(id: string, join = false): RaftManager<ChatMessage> {
+  create(id: string, join = false, storage?: Storage): RaftManager<ChatMessage> {
     const i = this.managers.size;
     const m = new RaftManager<ChatMessage>(id, {
-      timers: this.clock, tickMs: TICK, electionTicks: ELECTION_TICKS, join,
+      timers: this.clock, tickMs: TICK, electionTicks: ELECTION_TICKS, join, ...(storage ? { storage } : {}),
       // Staggered election timeouts: nodes on one fake clock would otherwise split votes.
       random: () => ((i % 4) + 0.5) / 5,
     });
@@ -145,6 +147,33 @@ describe('RaftManager (the WebRTC+RAFT document)', () => {
       await room.until(() => room.live().every((m) => m.getLog().length === 2), 'the new message everywhere');
       const ref = leader.getLog();
       for (const m of room.live()) assert.deepEqual(m.getLog(), ref, `${m.nodeId}'s log equals the leader's`);
+    } finally {
+      await room.cleanup();
+    }
+  });
+
+  it('a peer restarted on its own storage comes back as the member it was, with the committed log', async () => {
+    const room = new Room();
+    const ids = ['A', 'B', 'C'];
+    const disks = new Map(ids.map((id) => [id, new MemoryStorage()]));
+    for (const id of ids) room.create(id, false, disks.get(id));
+    const connect = (id: string): void => { for (const other of ids) if (other !== id) room.managers.get(id)!.addPeer(other); };
+    ids.forEach(connect);
+    try {
+      await room.until(() => room.leader() !== null, 'a leader elected');
+      void room.leader()!.appendEntry(hello('A', 'one'));
+      await room.until(() => room.live().every((m) => m.getLog().length === 1), "'one' everywhere");
+      const victim = room.live().find((m) => !m.isLeader())!;
+      await victim.cleanup();
+      room.managers.delete(victim.nodeId);
+      void room.leader()!.appendEntry(hello('A', 'two'));
+      await room.until(() => room.live().every((m) => m.getLog().length === 2), "'two' on the two left");
+      // The restarted tab: the same id and storage; its channels open again.
+      const back = room.create(victim.nodeId, false, disks.get(victim.nodeId)!.reopen());
+      connect(victim.nodeId);
+      await room.until(() => back.getLog().length === 2, 'the restarted peer has the whole log');
+      assert.deepEqual(back.getLog(), room.leader()!.getLog(), "the restarted peer's log equals the leader's");
+      assert.deepEqual([...room.leader()!.raftNode.status().conf.voters].sort(), ids, 'the configuration is unchanged');
     } finally {
       await room.cleanup();
     }
