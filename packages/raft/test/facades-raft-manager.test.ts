@@ -179,6 +179,23 @@ describe('RaftManager (the WebRTC+RAFT document)', () => {
     }
   });
 
+  it('appendEntry right after addPeer (before the node started) waits for the start instead of failing', async () => {
+    const room = new Room();
+    const ids = ['A', 'B', 'C'];
+    for (const id of ids) room.create(id);
+    try {
+      for (const id of ids) for (const other of ids) if (other !== id) room.managers.get(id)!.addPeer(other);
+      const early = room.managers.get('B')!.appendEntry(hello('B', 'early'));
+      let done = false;
+      void early.then(() => { done = true; });
+      await room.until(() => done && room.live().every((m) => m.getLog().length === 1), "the early message committed everywhere");
+      assert.deepEqual(contents(room.managers.get('C')!.getLog()), ['B:early'], 'one entry, once');
+      assert.deepEqual(room.errors, [], 'no errors reported');
+    } finally {
+      await room.cleanup();
+    }
+  });
+
   it('appendEntry before start rejects with a typed error; garbage and misaddressed messages are dropped', async () => {
     const room = new Room();
     const m = room.create('A');

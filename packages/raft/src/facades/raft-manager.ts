@@ -103,6 +103,8 @@ export class RaftManager<D = unknown> {
   private readonly unwanted = new Set<NodeId>();
   private phase: 'new' | 'starting' | 'started' | 'cleaned' = 'new';
   private started: Promise<void> | null = null;
+  /** A start is queued by the first addPeer: the rest of that synchronous run may add more peers. */
+  private startQueued = false;
   private changing = false;
   private readonly timers: Timers;
   private readonly retryMs: number;
@@ -142,7 +144,10 @@ export class RaftManager<D = unknown> {
     if (peerId === this.nodeId || this.phase === 'cleaned') return;
     this.wanted.add(peerId);
     this.unwanted.delete(peerId);
-    if (this.phase === 'new') queueMicrotask(() => void this.start());
+    if (this.phase === 'new' && !this.startQueued) {
+      this.startQueued = true;
+      queueMicrotask(() => void this.start());
+    }
     else this.reconcile();
   }
 
@@ -200,13 +205,18 @@ export class RaftManager<D = unknown> {
    * returned promise may be ignored, as the seed does: a failure then only reaches `setOnError`.
    */
   appendEntry(data: D): Promise<LogEntry<D>> {
-    if (this.phase !== 'started') {
-      const err = new RaftManagerStateError(`cannot append: the manager is ${this.phase === 'cleaned' ? 'cleaned up' : 'not started'}`);
-      const p = Promise.reject(err);
-      p.catch(() => {});
-      return p;
+    const timestamp = Date.now();
+    let p: Promise<LogEntry<D>>;
+    if (this.phase === 'started') {
+      p = this.node.propose({ data, timestamp });
+    } else if (this.phase === 'starting' || (this.phase === 'new' && this.startQueued)) {
+      // Peers were just added (the start is a microtask away) or the node is loading: wait for it rather
+      // than refuse, so "addPeer, then appendEntry" in one handler works. The queued start runs first.
+      p = Promise.resolve().then(() => this.start()).then(() => this.node.propose({ data, timestamp }));
+    } else {
+      p = Promise.reject(new RaftManagerStateError(
+        `cannot append: the manager is ${this.phase === 'cleaned' ? 'cleaned up' : 'not started (no peer added, no start())'}`));
     }
-    const p = this.node.propose({ data, timestamp: Date.now() });
     // A handler, so an ignored promise is no unhandled rejection; the caller's own handlers still see it.
     p.catch((err: unknown) => this.onError?.(err));
     return p;
