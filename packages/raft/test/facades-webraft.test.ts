@@ -233,6 +233,34 @@ describe('webraft facade: the README example', () => {
     }
   });
 
+  it('join and leave at run time change the configuration through the leader', async () => {
+    const c = new Cluster();
+    try {
+      for (const a of ADDRS) c.open(a);
+      await until(c.clock, () => c.leader() !== null, 'a leader elected');
+      const joined: string[] = [];
+      const left: string[] = [];
+      for (const r of c.rafts.values()) { r.listen('join', (addr) => joined.push(`${r.address}:${addr}`)); r.listen('leave', (addr) => left.push(`${r.address}:${addr}`)); }
+      // A new member waits to be added (no configuration of its own); every member connects to it.
+      c.stores.set('d', { data: {}, term: 0, index: 0 });
+      const d = new FooRaft('d', c.hub, c.stores.get('d')!, { storage: new MemoryStorage(), timers: c.clock, voters: [] });
+      c.rafts.set('d', d);
+      for (const peer of ADDRS) d.join(peer);
+      for (const a of ADDRS) c.rafts.get(a)!.join('d');
+      await until(c.clock, () => ADDRS.every((a) => joined.includes(`${a}:d`)), 'd added as a voter');
+      const out = await settle(c.clock, d.propose({ from: 'd' }), 'a proposal from d');
+      assert.equal(out.error, undefined, `d's proposal succeeded (${String(out.error)})`);
+      await until(c.clock, () => ['a', 'b', 'c', 'd'].every((a) => c.stores.get(a)!.data.from === 'd'), "d's entry everywhere");
+
+      for (const a of ADDRS) c.rafts.get(a)!.leave('d');
+      // The configuration changes when the entry is appended; `leave` is emitted when it is applied.
+      await until(c.clock, () => ADDRS.every((a) => left.includes(`${a}:d`)), 'every member saw d leave');
+      assert.ok(!c.rafts.get('a')!.raftNode!.status().conf.voters.includes('d'), 'd is no longer a voter');
+    } finally {
+      await c.closeAll();
+    }
+  });
+
   it('drops a payload that is not a valid message from its sender, and unlisten works', async () => {
     const c = new Cluster();
     try {
