@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Raftq, RaftqOptionsError, RaftRole, type RaftEventType, type RaftqNetworkEvent, type RaftqNode, type RaftqRoleChange,
+  Raftq, RaftqOptionsError, RaftqPersistError, RaftRole, type RaftEventType, type RaftqNetworkEvent, type RaftqNode, type RaftqRoleChange,
 } from '../src/facades/raftq.js';
 import { FakeTimers } from './helpers/fake-timers.js';
 import { settle, until } from './helpers/node-cluster.js';
@@ -260,5 +260,10 @@ describe('raftq facade: the README ExpressJS example, in-process', () => {
     assert.ok(logs.filter((l) => l.includes('dropped')).length === 2, `both garbage messages were logged as dropped (${logs.join(' | ')})`);
     await raft.destroy();
     assert.equal(clock.pending, 0, 'destroy() leaves no timer behind');
+
+    const bad = new Raftq({ persistAgent: { persist: async () => {}, restore: async () => ({ not: 'raft' }) as never }, timers: clock });
+    await assert.rejects(bad.dispatch('serviceStarted', { node: { id: 'z', time: 1 } }), RaftqPersistError, 'a restore that is not Raft state is refused');
+    await bad.destroy();
+    assert.equal(clock.pending, 0, 'a node that failed to start leaves no timer behind');
   });
 });

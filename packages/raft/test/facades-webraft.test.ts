@@ -261,6 +261,35 @@ describe('webraft facade: the README example', () => {
     }
   });
 
+  it('an apply callback called with an error gets the same entry again; updated waits for success', async () => {
+    const c = new Cluster();
+    try {
+      for (const a of ADDRS) c.open(a);
+      await until(c.clock, () => c.leader() !== null, 'a leader elected');
+      const leader = c.leader()!;
+      const seen: number[] = [];
+      const errors: unknown[] = [];
+      let failures = 0;
+      leader.listen('error', (e) => errors.push(e));
+      // A second apply listener whose first write fails: the entry must not count as taken until it succeeds.
+      leader.listen('apply', (_entry, index, cb) => {
+        seen.push(index);
+        if (failures++ === 0) cb(new Error('disk full'));
+        else cb();
+      });
+      const updatesBefore = leader.updates.length;
+      const out = await settle(c.clock, leader.propose({ retry: 'yes' }), 'the proposal');
+      assert.equal(out.error, undefined, `the proposal succeeded (${String(out.error)})`);
+      const index = out.value!;
+      assert.deepEqual(seen.filter((i) => i === index).length, 2, `the entry was emitted twice (${seen.join(',')})`);
+      assert.equal(leader.updates.filter((i) => i === index).length, 1, 'updated once, after the retry');
+      assert.ok(leader.updates.length > updatesBefore, 'updated was emitted');
+      assert.ok(errors.some((e) => e instanceof Error && e.message === 'disk full'), 'the failure was reported');
+    } finally {
+      await c.closeAll();
+    }
+  });
+
   it('drops a payload that is not a valid message from its sender, and unlisten works', async () => {
     const c = new Cluster();
     try {
