@@ -285,6 +285,11 @@ describe('webraft facade: the README example', () => {
       assert.equal(leader.updates.filter((i) => i === index).length, 1, 'updated once, after the retry');
       assert.ok(leader.updates.length > updatesBefore, 'updated was emitted');
       assert.ok(errors.some((e) => e instanceof Error && e.message === 'disk full'), 'the failure was reported');
+
+      // A failure that is pending its retry when the node stops: stop() clears that timer too (checked by closeAll).
+      failures = 0;
+      void leader.propose({ retry: 'again' }).catch(() => {});
+      await until(c.clock, () => failures > 0, 'the second proposal reached the failing listener');
     } finally {
       await c.closeAll();
     }

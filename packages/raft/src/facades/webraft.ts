@@ -29,7 +29,7 @@ import { MemoryStorage } from '../node/memory-storage.js';
 import type { WireMessage } from '../node/node-messages.js';
 import { RaftNode, type StateMachine } from '../node/raft-node.js';
 import type { Storage } from '../node/storage.js';
-import { realTimers, type Timers } from '../node/timers.js';
+import { realTimers, type TimerHandle, type Timers } from '../node/timers.js';
 import type { Transport } from '../node/transport.js';
 
 /** A committed entry as webraft's `apply` listeners see it. */
@@ -147,12 +147,16 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
   /** Highest index the app has taken (its `apply`/`refresh` callbacks were called). */
   private done: number;
   private readonly waiters: Waiter[] = [];
+  /** The pending re-emission of an entry whose apply callback failed; cleared by `stop()`. */
+  private retry: TimerHandle = null;
+  private readonly timers: Timers;
 
   constructor(address: string, options: RaftInterfaceOptions = {}) {
     super();
     this.address = address;
     this.options = options;
     this.done = options.appliedIndex ?? 0;
+    this.timers = options.timers ?? realTimers;
   }
 
   /** Returns the connection to the peer at `address`. */
@@ -251,6 +255,7 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
     const stopped = new StoppedError();
     for (const w of this.waiters.splice(0)) w.reject(stopped);
     this.queue.length = 0;
+    if (this.retry !== null) { this.timers.clearTimeout(this.retry); this.retry = null; }
     if (this.starting) await this.starting.catch(() => {});
     await this.node?.stop();
   }
@@ -283,7 +288,7 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
       tickMs,
       electionTicks: o.electionTicks ?? Math.max(2, Math.ceil(this.heartbeatTimeout / tickMs)),
       heartbeatTicks: 1,
-      timers: o.timers ?? realTimers,
+      timers: this.timers,
       ...(o.random ? { random: o.random } : {}),
       ...(o.snapshotEvery !== undefined ? { snapshotEvery: o.snapshotEvery } : {}),
       ...(o.proposalTimeoutMs !== undefined ? { proposalTimeoutMs: o.proposalTimeoutMs } : {}),
@@ -369,7 +374,7 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
         // webraft leaves retrying to the app; a failed callback is retried here too, so no entry is skipped.
         failed = true;
         this.emit('error', error);
-        (this.options.timers ?? realTimers).setTimeout(() => { if (!this.stopped) this.run(job); }, this.options.tickMs ?? this.heartbeatFrequency);
+        this.retry = this.timers.setTimeout(() => { this.retry = null; if (!this.stopped) this.run(job); }, this.options.tickMs ?? this.heartbeatFrequency);
         return;
       }
       if (--remaining === 0) { this.busy = false; this.finish(job, index); this.pump(); }
