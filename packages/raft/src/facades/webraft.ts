@@ -16,7 +16,8 @@
  *   the entry after one heartbeat. `updated` follows each completed `apply`.
  * - `refresh` is emitted with `(cb, state, index)` when RaftNode installs a snapshot (sent by the leader
  *   or found in storage at start): `state` is what {@link RaftInterface.getSnapshot} returned on the node
- *   that made it; no further `apply` is emitted until `cb()` is called.
+ *   that made it, as of log index `index`; no further `apply` is emitted until `cb()` is called. Entries
+ *   the snapshot covers that its maker's app had not yet taken then follow as ordinary `apply` events.
  * - `propose(data)` resolves with the entry's index once this node's `apply` listeners took the entry.
  * @module
  */
@@ -116,6 +117,9 @@ export abstract class NodeInstance {
   close(): void {}
 }
 
+/** What a snapshot holds: the app's state as of `index`, and the committed entries after it the app had not taken yet. */
+interface WebRaftSnapshot<C> { state: unknown; index: number; entries: WebRaftEntry<C>[] }
+
 type Job<C> =
   | { kind: 'apply'; entry: WebRaftEntry<C> }
   | { kind: 'refresh'; index: number; state: unknown };
@@ -138,11 +142,13 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
   private starting: Promise<void> | null = null;
   private stopped = false;
   private onMessage: ((m: WireMessage) => void) | null = null;
-  /** The last snapshot state RaftNode restored, picked up by its `refresh` event (which knows the index). */
-  private restored: unknown = null;
+  /** The last snapshot RaftNode restored, picked up by its `refresh` event. */
+  private restored: WebRaftSnapshot<C> | null = null;
 
   private readonly queue: Job<C>[] = [];
   private busy = false;
+  /** The job the app is working on (its callbacks not all called yet). */
+  private current: Job<C> | null = null;
   private pumping = false;
   /** Highest index the app has taken (its `apply`/`refresh` callbacks were called). */
   private done: number;
@@ -255,6 +261,7 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
     const stopped = new StoppedError();
     for (const w of this.waiters.splice(0)) w.reject(stopped);
     this.queue.length = 0;
+    this.current = null;
     if (this.retry !== null) { this.timers.clearTimeout(this.retry); this.retry = null; }
     if (this.starting) await this.starting.catch(() => {});
     await this.node?.stop();
@@ -280,8 +287,8 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
         this.enqueue({ kind: 'apply', entry: { command, term: entry.term, index: entry.index } });
         return entry.index;
       },
-      snapshot: () => this.getSnapshot() ?? null,
-      restore: (data) => { this.restored = data; },
+      snapshot: () => this.snapshotData(),
+      restore: (data) => { this.restored = data as WebRaftSnapshot<C>; },
     };
     const node = new RaftNode<C, number>({
       id: this.address, voters, storage: o.storage ?? new MemoryStorage(), transport, stateMachine: sm,
@@ -302,7 +309,11 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
     node.on('state changed', (role, leader, term) => this.emit('state changed', role, leader, term));
     node.on('heartbeat timeout', (term) => this.emit('heartbeat timeout', term));
     node.on('start election', (term) => this.emit('start election', term));
-    node.on('refresh', (index) => this.enqueue({ kind: 'refresh', index, state: this.restored }));
+    node.on('refresh', (index) => {
+      const snap = this.restored ?? { state: null, index, entries: [] };
+      this.enqueue({ kind: 'refresh', index: snap.index, state: snap.state });
+      for (const entry of snap.entries) this.enqueue({ kind: 'apply', entry });
+    });
     // A membership change that failed (another in flight) is retried once something new was applied.
     node.on('updated', () => this.reconcile());
     node.on('error', (err) => this.emit('error', err));
@@ -340,6 +351,21 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
     }
   }
 
+  /**
+   * RaftNode snapshots right after applying, while the app may still be persisting queued entries, so the
+   * app's state (`getSnapshot()`) can lag behind the snapshot's index. The snapshot therefore carries the
+   * app's state at the index it really has, plus the entries after it: the receiver refreshes to the state
+   * and is then given those entries as ordinary `apply` events.
+   */
+  private snapshotData(): WebRaftSnapshot<C> {
+    let base: WebRaftSnapshot<C> = { state: this.getSnapshot() ?? null, index: this.done, entries: [] };
+    for (const job of this.current ? [this.current, ...this.queue] : this.queue) {
+      if (job.kind === 'refresh') base = { state: job.state, index: job.index, entries: [] };
+      else if (job.entry.index > base.index) base.entries.push(job.entry);
+    }
+    return base;
+  }
+
   // ---- The apply queue: one entry at a time to the app ---------------------------------------------------
 
   private enqueue(job: Job<C>): void {
@@ -366,6 +392,7 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
     const listeners = this.listenerCount(event);
     if (listeners === 0) { this.finish(job, index); return; }
     this.busy = true;
+    this.current = job;
     let remaining = listeners;
     let failed = false;
     const cb = (error?: unknown): void => {
@@ -377,7 +404,7 @@ export abstract class RaftInterface<C = unknown> extends TypedEmitter<RaftInterf
         this.retry = this.timers.setTimeout(() => { this.retry = null; if (!this.stopped) this.run(job); }, this.options.tickMs ?? this.heartbeatFrequency);
         return;
       }
-      if (--remaining === 0) { this.busy = false; this.finish(job, index); this.pump(); }
+      if (--remaining === 0) { this.busy = false; this.current = null; this.finish(job, index); this.pump(); }
     };
     if (job.kind === 'apply') this.emit('apply', job.entry, index, cb);
     else this.emit('refresh', cb, job.state, index);
