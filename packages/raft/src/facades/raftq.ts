@@ -299,7 +299,7 @@ export class Raftq<D = unknown> {
     const max = o.maximumElectionTime!;
     const electionTicks = Math.max(2, Math.round(min / this.heartbeat));
     // RaftNode waits electionTicks + floor(r·electionTicks) ticks; scaling r ends the range at the maximum.
-    const spread = Math.min(1, (max / this.heartbeat - electionTicks) / electionTicks);
+    const spread = Math.max(0, Math.min(1, (max / this.heartbeat - electionTicks) / electionTicks));
     const random = o.random ?? Math.random;
     const acked = [...this.known.values()].filter((n) => n.time !== 0 && n.id !== this.me!.id);
     const voters = message.voters ?? (acked.length === 0 ? [this.me.id] : []);
