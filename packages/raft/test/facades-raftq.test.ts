@@ -247,6 +247,20 @@ describe('raftq facade: the README ExpressJS example, in-process', () => {
     }
   });
 
+  it('maps heartbeat / minimumElectionTime / maximumElectionTime onto ticks: a lone node campaigns within [min, max]', async () => {
+    const agent = { persist: async () => {}, restore: async () => undefined };
+    for (const [r, max, earliest, latest] of [[0, 200, 100, 110], [0.999, 200, 190, 200], [0.999, 150, 140, 150]] as const) {
+      const clock = new FakeTimers();
+      const raft = new Raftq({ persistAgent: agent, timers: clock, random: () => r, heartbeat: 10, minimumElectionTime: 100, maximumElectionTime: max });
+      await raft.dispatch('serviceStarted', { node: { id: 'x', time: 1 } });
+      await clock.advance(earliest - 10);
+      assert.equal(raft.getRole(), RaftRole.FOLLOWER, `random ${r}, max ${max}: still a follower after ${earliest - 10} ms`);
+      await clock.advance(latest - earliest + 20);
+      assert.equal(raft.getRole(), RaftRole.LEADER, `random ${r}, max ${max}: leader by ${latest + 10} ms`);
+      await raft.destroy();
+    }
+  });
+
   it('refuses invalid options and drops garbage from the network without throwing', async () => {
     const agent = { persist: async () => {}, restore: async () => undefined };
     assert.throws(() => new Raftq({ persistAgent: agent, minimumElectionTime: 300, maximumElectionTime: 200 }), RaftqOptionsError);
