@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import {
   ConfChangeError, NotLeaderError, ProposalDroppedError, StoppedError, TimeoutError, type RaftNode,
 } from '@raftrtc/raft';
-import type { Json, KvCommand, KvQuery, KvQueryResult, KvResult } from './store.js';
+import type { Json, KvCommand, KvQuery, KvQueryResult, KvResult, KvStore } from './store.js';
 
 export type KvNode = RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>;
 
@@ -18,12 +18,16 @@ export type KvLog = (event: string, fields: Record<string, unknown>) => void;
 
 export interface KvApiOptions {
   node: KvNode;
+  /** The node's state machine: read locally for hints (the leader's HTTP address) and for `GET /cluster` without a quorum. */
+  store: KvStore;
   /** Largest request body in bytes; default 1 MiB. */
   maxBodyBytes?: number;
   /** Largest key in UTF-8 bytes; default 1024. */
   maxKeyBytes?: number;
   /** Raft addresses known from the command line, shown in `GET /cluster` beside the replicated ones. */
   staticAddresses?: Readonly<Record<string, string>>;
+  /** How long `GET /cluster` waits for a linearizable view before it answers from this node's own (`stale: true`); default 1000 ms. */
+  clusterReadTimeoutMs?: number;
   log?: KvLog;
 }
 
@@ -45,15 +49,19 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-/** Maps the library's typed errors to HTTP: no leader / not leader / timeout are 503 with a leader hint. */
-function toHttpError(err: unknown, node: KvNode): HttpError {
+/**
+ * Maps the library's typed errors to HTTP: no leader / not leader / timeout are 503 with a hint: the
+ * leader's id and, when it announced one, its HTTP address (from this node's applied state: a hint only).
+ */
+function toHttpError(err: unknown, node: KvNode, store: KvStore): HttpError {
   if (err instanceof HttpError) return err;
   const leader = err instanceof NotLeaderError ? err.leader : node.leader;
-  if (err instanceof NotLeaderError) return new HttpError(503, 'not_leader', err.message, { leader });
+  const hint = { leader, leaderHttp: leader === null ? null : store.httpAddress(leader) ?? null };
+  if (err instanceof NotLeaderError) return new HttpError(503, 'not_leader', err.message, hint);
   // A timed-out write may still be applied later: the client must not assume it failed.
-  if (err instanceof TimeoutError) return new HttpError(503, 'timeout', `${err.message}; the outcome is unknown`, { leader });
-  if (err instanceof ProposalDroppedError) return new HttpError(503, 'dropped', err.message, { leader });
-  if (err instanceof StoppedError) return new HttpError(503, 'stopped', err.message, { leader });
+  if (err instanceof TimeoutError) return new HttpError(503, 'timeout', `${err.message}; the outcome is unknown`, hint);
+  if (err instanceof ProposalDroppedError) return new HttpError(503, 'dropped', err.message, hint);
+  if (err instanceof StoppedError) return new HttpError(503, 'stopped', err.message, hint);
   if (err instanceof ConfChangeError) return new HttpError(409, 'conf_change_refused', err.message);
   return new HttpError(500, 'internal', err instanceof Error ? err.message : String(err));
 }
@@ -128,6 +136,8 @@ function parseAddress(address: unknown): string {
 export class KvApi {
   readonly server: Server;
   private readonly node: KvNode;
+  private readonly store: KvStore;
+  private readonly clusterReadTimeoutMs: number;
   private readonly maxBodyBytes: number;
   private readonly maxKeyBytes: number;
   private readonly staticAddresses: Readonly<Record<string, string>>;
@@ -135,6 +145,8 @@ export class KvApi {
 
   constructor(options: KvApiOptions) {
     this.node = options.node;
+    this.store = options.store;
+    this.clusterReadTimeoutMs = options.clusterReadTimeoutMs ?? 1000;
     this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
     this.maxKeyBytes = options.maxKeyBytes ?? 1024;
     this.staticAddresses = options.staticAddresses ?? {};
@@ -164,7 +176,7 @@ export class KvApi {
       const { status, body } = await this.route(req);
       send(res, status, body);
     } catch (err) {
-      const e = toHttpError(err, this.node);
+      const e = toHttpError(err, this.node, this.store);
       if (e.status >= 500) this.log('kv.http-error', { method: req.method, url: req.url, status: e.status, code: e.code, error: e.message });
       const headers: Record<string, string> = {};
       if (e.status === 405 && typeof e.extra.allow === 'string') headers.allow = e.extra.allow;
@@ -252,23 +264,31 @@ export class KvApi {
   private async cluster(): Promise<{ status: number; body: unknown }> {
     // The addresses come through a ReadIndex read; taking the status after it makes the membership shown at
     // least as fresh as that read (a change acknowledged before this request is listed).
-    const known = await this.knownAddresses();
+    const view = await this.membersView();
     const s = this.node.status();
+    const raft = { ...this.staticAddresses, ...view.addresses };
     const members = [
       ...s.conf.voters.map((id) => ({ id, role: 'voter' as const })),
       ...s.conf.learners.map((id) => ({ id, role: 'learner' as const })),
-    ].map((m) => ({ ...m, address: known[m.id] ?? null }));
-    return { status: 200, body: { id: s.id, leader: s.leader, role: s.role, term: s.term, commit: s.commit, applied: s.applied, members } };
+    ].map((m) => ({ ...m, address: raft[m.id] ?? null, http: view.http[m.id] ?? null }));
+    return {
+      status: 200,
+      body: { id: s.id, leader: s.leader, role: s.role, term: s.term, commit: s.commit, applied: s.applied, members, ...(view.stale ? { stale: true } : {}) },
+    };
   }
 
-  private async knownAddresses(): Promise<Record<string, string>> {
+  /** Linearizable when a quorum answers in time; otherwise this node's own view, so an operator still sees something. */
+  private async membersView(): Promise<{ addresses: Record<string, string>; http: Record<string, string>; stale: boolean }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), this.clusterReadTimeoutMs); });
     try {
-      const r = await this.node.read({ op: 'members' });
-      return r.op === 'members' ? { ...this.staticAddresses, ...r.addresses } : { ...this.staticAddresses };
-    } catch {
-      // No quorum: still show what the command line said rather than fail the status page.
-      return { ...this.staticAddresses };
+      const r = await Promise.race([this.node.read({ op: 'members' }).catch(() => null), late]);
+      if (r && r.op === 'members') return { addresses: r.addresses, http: r.http, stale: false };
+    } finally {
+      clearTimeout(timer);
     }
+    const local = this.store.query({ op: 'members' });
+    return local.op === 'members' ? { addresses: local.addresses, http: local.http, stale: true } : { addresses: {}, http: {}, stale: true };
   }
 
   private requireLeader(): void {

@@ -45,6 +45,8 @@ export class KvMember {
   readonly api: KvApi;
   private readonly options: KvMemberOptions;
   private httpAddress: TcpAddress | null = null;
+  private announcing = false;
+  private stopped = false;
 
   constructor(options: KvMemberOptions) {
     this.options = options;
@@ -75,9 +77,11 @@ export class KvMember {
       ...(options.electionTicks !== undefined ? { electionTicks: options.electionTicks } : {}),
     });
     this.node.on('error', (err) => log('kv.node-error', { id: this.id, error: err instanceof Error ? err.message : String(err) }));
-    this.node.on('state changed', (role, leader, term) => log('kv.state', { id: this.id, role, leader, term }));
+    this.node.on('state changed', (role, leader, term) => { log('kv.state', { id: this.id, role, leader, term }); this.announce(); });
+    this.node.on('updated', () => this.announce());
     this.api = new KvApi({
       node: this.node,
+      store: this.store,
       log,
       staticAddresses: Object.fromEntries(Object.entries(options.peers).map(([id, a]) => [id, formatAddress(a)])),
       ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
@@ -89,6 +93,22 @@ export class KvMember {
     await this.node.start();
     const a = await this.api.listen(this.options.httpListen.host, this.options.httpListen.port);
     this.httpAddress = { host: a.address, port: a.port };
+    this.announce();
+  }
+
+  /**
+   * Replicates this member's HTTP address (once per change of address, e.g. a restart on another port), so
+   * every member can name the leader's API in its 503 hints and in `GET /cluster`. Retried on the next
+   * applied Ready or leader change until this node sees it applied.
+   */
+  private announce(): void {
+    if (this.announcing || this.stopped || !this.httpAddress || this.node.leader === null) return;
+    const mine = formatAddress(this.httpAddress);
+    if (this.store.httpAddress(this.id) === mine) return;
+    this.announcing = true;
+    this.node.propose({ op: 'member-http', id: this.id, http: mine })
+      .catch(() => {}) // no leader or stopped: the next event retries
+      .finally(() => { this.announcing = false; });
   }
 
   /** The HTTP API's address (the chosen port when it was 0). */
@@ -102,6 +122,7 @@ export class KvMember {
 
   /** Stops HTTP first (no new requests), then the node, which closes transport and storage. */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.api.close();
     await this.node.stop();
   }

@@ -2,7 +2,8 @@
  * The replicated key-value state machine. Every write bumps one store-wide revision (like etcd), and each
  * key keeps the revision that created it, the one that last changed it and how many times it changed, so a
  * client can compare-and-swap on either a value or a revision. The store also replicates the members' Raft
- * addresses, so that a member added at run time becomes reachable from every node, not only the leader.
+ * addresses, so that a member added at run time becomes reachable from every node, not only the leader, and
+ * their HTTP addresses, so that any member can tell a client where the leader's API is.
  * @module
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -31,7 +32,8 @@ export type KvCommand =
   | { op: 'delete'; key: string }
   | { op: 'cas'; key: string; expected: CasExpectation; value: Json }
   | { op: 'member-address'; id: string; address: string }
-  | { op: 'member-forget'; id: string };
+  | { op: 'member-forget'; id: string }
+  | { op: 'member-http'; id: string; http: string };
 
 export type KvResult =
   | { op: 'put'; revision: number; kv: KeyValue; prev: KeyValue | null }
@@ -40,13 +42,16 @@ export type KvResult =
   | { op: 'member'; revision: number };
 
 export type KvQuery = { op: 'get'; key: string } | { op: 'members' };
-export type KvQueryResult = { op: 'get'; revision: number; kv: KeyValue | null } | { op: 'members'; addresses: Record<string, string> };
+export type KvQueryResult =
+  | { op: 'get'; revision: number; kv: KeyValue | null }
+  | { op: 'members'; addresses: Record<string, string>; http: Record<string, string> };
 
 /** What `snapshot()` produces: plain data, copied so later writes do not change it. */
 interface KvSnapshot {
   revision: number;
   kvs: KeyValue[];
   addresses: Record<string, string>;
+  http?: Record<string, string>;
 }
 
 /** A command that reached `apply` malformed; thrown the same way on every node, so it is refused everywhere. */
@@ -61,6 +66,7 @@ export class KvStore implements StateMachine<KvCommand, KvResult, KvQuery, KvQue
   private revision = 0;
   private readonly kvs = new Map<string, KeyValue>();
   private addresses: Record<string, string> = {};
+  private http: Record<string, string> = {};
 
   /** @param onAddresses called with every member address change (apply and restore), to update the transport. */
   constructor(private readonly onAddresses: (addresses: Readonly<Record<string, string>>) => void = () => {}) {}
@@ -92,10 +98,15 @@ export class KvStore implements StateMachine<KvCommand, KvResult, KvQuery, KvQue
         return { op: 'member', revision: this.revision };
       case 'member-forget': {
         const { [command.id]: _gone, ...rest } = this.addresses;
+        const { [command.id]: _goneHttp, ...restHttp } = this.http;
         this.addresses = rest;
+        this.http = restHttp;
         this.onAddresses(this.addresses);
         return { op: 'member', revision: this.revision };
       }
+      case 'member-http':
+        this.http = { ...this.http, [command.id]: command.http };
+        return { op: 'member', revision: this.revision };
       default:
         throw new KvCommandError(`unknown command ${JSON.stringify((command as { op?: unknown } | null)?.op)}`);
     }
@@ -115,13 +126,13 @@ export class KvStore implements StateMachine<KvCommand, KvResult, KvQuery, KvQue
   }
 
   query(q: KvQuery): KvQueryResult {
-    if (q.op === 'members') return { op: 'members', addresses: { ...this.addresses } };
+    if (q.op === 'members') return { op: 'members', addresses: { ...this.addresses }, http: { ...this.http } };
     return { op: 'get', revision: this.revision, kv: this.kvs.get(q.key) ?? null };
   }
 
   snapshot(): KvSnapshot {
     // KeyValue objects are replaced, never mutated, on write, so sharing them with the snapshot is safe.
-    return { revision: this.revision, kvs: [...this.kvs.values()], addresses: { ...this.addresses } };
+    return { revision: this.revision, kvs: [...this.kvs.values()], addresses: { ...this.addresses }, http: { ...this.http } };
   }
 
   restore(data: unknown): void {
@@ -130,8 +141,12 @@ export class KvStore implements StateMachine<KvCommand, KvResult, KvQuery, KvQue
     this.revision = s?.revision ?? 0;
     for (const kv of s?.kvs ?? []) this.kvs.set(kv.key, kv);
     this.addresses = { ...(s?.addresses ?? {}) };
+    this.http = { ...(s?.http ?? {}) };
     this.onAddresses(this.addresses);
   }
+
+  /** A member's HTTP address as applied on this node (not linearizable; for hints only). */
+  httpAddress(id: string): string | undefined { return this.http[id]; }
 
   /** The current revision, as applied on this node (not linearizable: use `RaftNode.read`). */
   get currentRevision(): number { return this.revision; }

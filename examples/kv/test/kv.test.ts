@@ -102,6 +102,11 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
     for (const m of members) for (const p of members) if (p !== m) m.transport.addPeer(p.id, p.raft);
     leader = await agreedLeader(members);
     followers = members.filter((m) => m !== leader);
+    // Each member replicates its HTTP address once it knows a leader; the hints below rely on it.
+    await waitFor('every member to know every HTTP address', async () => {
+      const views = await Promise.all(members.map((m) => http(m, 'GET', '/cluster')));
+      return views.every((v) => v.body.members.every((m: { http: string | null }) => m.http !== null)) ? true : undefined;
+    });
   });
 
   after(async () => {
@@ -118,6 +123,10 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       assert.ok(Number.isInteger(v.body.term) && v.body.term >= 1, `a term: ${v.body.term}`);
       assert.ok(Number.isInteger(v.body.commit) && v.body.commit >= 1, `a commit index: ${v.body.commit}`);
       assert.deepEqual(v.body.members.map((m: { id: string }) => m.id).sort(), IDS, 'all three members');
+      for (const m of members) {
+        const listed = v.body.members.find((x: { id: string }) => x.id === m.id);
+        assert.equal(listed.http, `${m.http.host}:${m.http.port}`, `${members[i]!.id} lists ${m.id}'s HTTP address`);
+      }
     }
     const leaderView = views[members.indexOf(leader)]!;
     assert.equal(leaderView.body.role, 'leader', 'the leader says it is');
@@ -233,6 +242,7 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
     assert.equal(r.status, 503, 'only the leader changes membership');
     assert.equal(r.body.error.code, 'not_leader', 'a typed error');
     assert.equal(r.body.error.leader, leader.id, 'the hint names the leader');
+    assert.equal(r.body.error.leaderHttp, `${leader.http.host}:${leader.http.port}`, "the hint has the leader's HTTP address");
     const unknown = await http(leader, 'DELETE', '/cluster/members/n9');
     assert.equal(unknown.status, 404, 'removing a member that is not there');
   });
@@ -330,5 +340,11 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       assert.equal(g.status, 200, `${key} readable on the restarted ${old.id}`);
       assert.equal(g.body.value, value, `${key}'s value on the restarted ${old.id}`);
     }
+    // It listens for HTTP on a new port now, and says so: the others' view follows.
+    await waitFor(`${survivors[0]!.id} to learn ${old.id}'s new HTTP address`, async () => {
+      const v = await http(survivors[0]!, 'GET', '/cluster');
+      const listed = v.body.members.find((m: { id: string }) => m.id === old.id);
+      return listed?.http === `${restarted.http.host}:${restarted.http.port}` ? true : undefined;
+    });
   });
 });
