@@ -77,6 +77,9 @@ const DRAIN_FACTOR = 16;
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const tooLarge = (): HttpError => new HttpError(413, 'body_too_large', `the body exceeds ${limit} bytes`, { limit });
+    let settled = false;
+    // A client that goes away mid-body would otherwise leave this promise pending forever.
+    req.on('close', () => { if (!settled) { settled = true; reject(new HttpError(400, 'bad_request', 'the request was aborted')); } });
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       const e = tooLarge();
@@ -97,14 +100,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       if (size > limit) {
         refused = true;
+        settled = true;
         chunks.length = 0;
         reject(tooLarge());
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => { if (!refused) resolve(Buffer.concat(chunks)); });
-    req.on('error', (err) => { if (!refused) reject(new HttpError(400, 'bad_request', `reading the body failed: ${err.message}`)); });
+    req.on('end', () => { if (!settled) { settled = true; resolve(Buffer.concat(chunks)); } });
+    req.on('error', (err) => { if (!settled) { settled = true; reject(new HttpError(400, 'bad_request', `reading the body failed: ${err.message}`)); } });
   });
 }
 
@@ -300,7 +304,8 @@ export class KvApi {
   private async addMember(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
     const body = await readJsonObject(req, this.maxBodyBytes);
     const id = body.id;
-    if (typeof id !== 'string' || id === '' || id.length > 128) throw new HttpError(400, 'invalid_body', 'the body needs an "id" string (1-128 characters)');
+    // Ids travel in the transport's handshake and in logs: keep them to a plain alphabet.
+    if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new HttpError(400, 'invalid_body', 'the body needs an "id" of 1-64 letters, digits, ".", "_" or "-"');
     const address = parseAddress(body.address);
     const role = body.role ?? 'voter';
     if (role !== 'voter' && role !== 'learner') throw new HttpError(400, 'invalid_body', '"role" must be "voter" or "learner"');

@@ -22,6 +22,8 @@ export interface KvMemberOptions {
   voters?: string[];
   tickMs?: number;
   electionTicks?: number;
+  /** Compact the log every this many applied entries (RaftNode's default 10 000); small in tests to exercise snapshots. */
+  snapshotEvery?: number;
   fsync?: boolean;
   maxBodyBytes?: number;
   log?: KvLog;
@@ -75,6 +77,7 @@ export class KvMember {
       stateMachine: this.store,
       ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
       ...(options.electionTicks !== undefined ? { electionTicks: options.electionTicks } : {}),
+      ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
     });
     this.node.on('error', (err) => log('kv.node-error', { id: this.id, error: err instanceof Error ? err.message : String(err) }));
     this.node.on('state changed', (role, leader, term) => { log('kv.state', { id: this.id, role, leader, term }); this.announce(); });

@@ -97,6 +97,8 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       secret: 'kv-test-secret',
       tickMs: 20,
       maxBodyBytes: 4096,
+      // Compactions happen during the test, so the fourth member and the restarted leader catch up by snapshot.
+      snapshotEvery: 8,
     }));
     await Promise.all(members.map((m) => m.start()));
     for (const m of members) for (const p of members) if (p !== m) m.transport.addPeer(p.id, p.raft);
@@ -222,6 +224,7 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       ['POST', '/cluster/members', json({ id: 'n4' }), 400, 'invalid_body'],
       ['POST', '/cluster/members', json({ id: 'n4', address: 'nope' }), 400, 'invalid_body'],
       ['POST', '/cluster/members', json({ id: 'n4', address: '127.0.0.1:1', role: 'king' }), 400, 'invalid_body'],
+      ['POST', '/cluster/members', json({ id: 'n 4', address: '127.0.0.1:1' }), 400, 'invalid_body'],
     ];
     for (const [method, path, body, status, code] of cases) {
       const r = await http(m, method, path, body);
@@ -257,8 +260,11 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       dataDir: join(dir, 'n4'),
       secret: 'kv-test-secret',
       tickMs: 20,
+      snapshotEvery: 8,
     });
     members.push(n4); // stopped by after() whatever happens here
+    let refreshed = 0;
+    n4.node.on('refresh', () => { refreshed++; });
     await n4.start();
     // What `--peers` gives a joining member on the command line: the current members' Raft addresses.
     for (const m of members) if (m !== n4) n4.transport.addPeer(m.id, m.raft);
@@ -271,7 +277,8 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       const r = await http(n4, 'GET', '/kv/before-n4');
       return r.status === 200 ? r : undefined;
     });
-    assert.equal(g.body.value, 'old', 'n4 caught up from the log');
+    assert.equal(g.body.value, 'old', 'n4 caught up');
+    assert.ok(refreshed > 0, 'n4 caught up through a snapshot: the leader had compacted its log');
     const views = await Promise.all(members.map((m) => http(m, 'GET', '/cluster')));
     for (const v of views) {
       const n4View = v.body.members.find((m: { id: string }) => m.id === 'n4');
@@ -327,6 +334,7 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
       dataDir: join(dir, old.id),
       secret: 'kv-test-secret',
       tickMs: 20,
+      snapshotEvery: 8,
     });
     members[members.indexOf(old)] = restarted;
     await restarted.start();
