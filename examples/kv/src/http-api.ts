@@ -86,6 +86,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       // Not worth reading: answer and close (Node then discards the rest with the connection).
       if (declared > DRAIN_FACTOR * limit) e.closeConnection = true;
       else req.resume();
+      settled = true;
       reject(e);
       return;
     }
