@@ -1,4 +1,4 @@
-// `npm test`: typecheck everything, then run every `*.test.ts` under packages/ and apps/ with Node's own
+// `npm test`: typecheck everything, then run every `*.test.ts` under packages/, apps/ and examples/ with Node's own
 // test runner. The runner's summary is the last thing printed.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
