@@ -39,3 +39,4 @@ export {
   type RaftqNetworkEvent, type RaftqNode, type RaftqOptions, type RaftqReceivedEvent, type RaftqReplicated, type RaftqRoleChange,
   type UnsubscribeFunc,
 } from './facades/raftq.js';
+export { IndexedDBStorage, IndexedDBStorageError, StorageUnavailableError, type IndexedDBStorageOptions } from './node/indexeddb-storage.js';
