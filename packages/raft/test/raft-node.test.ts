@@ -230,7 +230,7 @@ describe('RaftNode on fake timers', () => {
       n.on('start election', () => log(n.id, 'start election'));
       n.on('apply', (cmd) => log(n.id, `apply ${cmd.op === 'put' ? cmd.value : cmd.op}`));
       n.on('updated', () => log(n.id, 'updated'));
-      n.on('refresh', () => log(n.id, 'refresh'));
+      n.on('refresh', (index, term) => log(n.id, `refresh ${index}@${term}`));
     };
     try {
       await c.startAll();
@@ -243,7 +243,12 @@ describe('RaftNode on fake timers', () => {
       c.net.heal();
       await until(clock, () => c.machines.get(lagging)!.data.size === 8, 'the isolated follower catches up');
       const ev = seen.get(lagging)!;
-      assert.ok(ev.includes('refresh'), `the lagging follower was refreshed by a snapshot (${ev.join(', ')})`);
+      const refresh = ev.find((e) => e.startsWith('refresh '));
+      assert.ok(refresh !== undefined, `the lagging follower was refreshed by a snapshot (${ev.join(', ')})`);
+      // Every entry was written by the one leader, so the snapshot's entry carries the leader's term.
+      const [index, term] = refresh.slice('refresh '.length).split('@').map(Number) as [number, number];
+      assert.ok(index >= 5, `refresh carries the snapshot's index (${refresh})`);
+      assert.equal(term, leader.status().term, `refresh carries the snapshot's term (${refresh})`);
       assert.ok(seen.get(leader.id)!.includes('apply v7'), 'the leader emitted apply');
       assert.ok(seen.get(leader.id)!.includes('updated'), 'the leader emitted updated');
       assert.ok([...seen.values()].some((e) => e.includes('start election')), 'someone started an election');

@@ -92,8 +92,11 @@ export interface RaftNodeEventMap<C = unknown, R = unknown> {
   apply: (command: C, result: R, entry: Entry) => void;
   /** A Ready applied entries; `applied` is the new applied index. */
   updated: (applied: number) => void;
-  /** The state machine was replaced by a snapshot (at start, or sent by the leader). */
-  refresh: (index: number) => void;
+  /**
+   * The state machine was replaced by a snapshot (at start, or sent by the leader) taken at log `index`,
+   * whose entry was written in `term` (last, so listeners written for `(index)` keep working).
+   */
+  refresh: (index: number, term: number) => void;
   /** A storage failure (the node stops), or a listener's bug. */
   error: (error: unknown) => void;
 }
@@ -633,7 +636,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     for (const p of this.proposals.values()) {
       if (this.appliedIds.has(p.id)) { this.proposals.delete(p.id); this.settle(p, undefined, undefined as R); }
     }
-    this.emit('refresh', snap.index);
+    this.emit('refresh', snap.index, snap.term);
   }
 
   private isStopped(): boolean {
