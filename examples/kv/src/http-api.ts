@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import {
   ConfChangeError, NotLeaderError, ProposalDroppedError, StoppedError, TimeoutError, type RaftNode,
 } from '@raftrtc/raft';
+import { EtcdGateway } from './etcd-gateway.js';
 import type { Json, KvCommand, KvQuery, KvQueryResult, KvResult, KvStore } from './store.js';
 
 export type KvNode = RaftNode<KvCommand, KvResult, KvQuery, KvQueryResult>;
@@ -113,7 +114,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+export async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const raw = await readBody(req, limit);
   let parsed: unknown;
   try {
@@ -147,6 +148,7 @@ export class KvApi {
   private readonly maxKeyBytes: number;
   private readonly staticAddresses: Readonly<Record<string, string>>;
   private readonly log: KvLog;
+  private readonly gateway: EtcdGateway;
 
   constructor(options: KvApiOptions) {
     this.node = options.node;
@@ -156,6 +158,7 @@ export class KvApi {
     this.maxKeyBytes = options.maxKeyBytes ?? 1024;
     this.staticAddresses = options.staticAddresses ?? {};
     this.log = options.log ?? (() => {});
+    this.gateway = new EtcdGateway(this.node, this.store, this.maxBodyBytes, this.maxKeyBytes);
     this.server = createServer((req, res) => { void this.handle(req, res); });
     // Keep-alive clients (load generators) reuse connections; nothing here needs a request timeout of its own.
     this.server.keepAliveTimeout = 30_000;
@@ -205,6 +208,11 @@ export class KvApi {
       if (method === 'PUT') return this.put(key, req);
       if (method === 'DELETE') return this.delete(key);
       return allow('GET', 'PUT', 'DELETE');
+    }
+    if (parts[0] === 'v3' && parts.length > 1) {
+      if (method !== 'POST') allow('POST');
+      const r = await this.gateway.handle(parts.slice(1).join('/'), req);
+      if (r) return r;
     }
     if (parts[0] === 'cluster') {
       if (parts.length === 1) return method === 'GET' ? this.cluster() : allow('GET');
