@@ -162,7 +162,7 @@ export class IndexedDBStorage implements Storage {
     this.checkOpen();
     // Copied now: the writes wait for a read inside the transaction, and what is saved must be what the
     // caller passed, not what its objects hold by then.
-    const u = structuredClone({ hardState: update.hardState, snapshot: update.snapshot, entries: [...update.entries] });
+    const u = this.clone({ hardState: update.hardState, snapshot: update.snapshot, entries: [...update.entries] });
     const db = await this.open();
     const { keyRange } = this.api;
     await this.transact(db, 'readwrite', (tx, fail) => {
@@ -208,7 +208,7 @@ export class IndexedDBStorage implements Storage {
 
   async compact(snapshot: Snapshot): Promise<void> {
     this.checkOpen();
-    const snap = structuredClone(snapshot);
+    const snap = this.clone(snapshot);
     const db = await this.open();
     const { keyRange } = this.api;
     await this.transact(db, 'readwrite', (tx) => {
@@ -234,6 +234,15 @@ export class IndexedDBStorage implements Storage {
       (await db).close();
     } catch {
       // The database never opened: nothing to release.
+    }
+  }
+
+  /** A structured clone, as IndexedDB would store it; what cannot be stored is refused here with a typed error. */
+  private clone<T>(value: T): T {
+    try {
+      return structuredClone(value);
+    } catch (err) {
+      throw new IndexedDBStorageError(`cannot store in "${this.name}": ${describeError(err)}`, { cause: err });
     }
   }
 
