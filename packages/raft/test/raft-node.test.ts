@@ -323,6 +323,79 @@ describe('RaftNode on fake timers', () => {
   });
 });
 
+describe('RaftNode lease reads', () => {
+  // With the cluster's timing (10 ticks of 10 ms, drift bound 2 ticks) a lease lasts 7 ticks after a quorum answered.
+  const lease: Extra = { readMode: 'lease' };
+
+  it('serves a lease read on the leader without any message while the lease is fresh', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    assert.equal((await settle(clock, leader.propose(put('l', 'v1')), 'write')).error, undefined, 'write ok');
+    await clock.advance(2 * TICK);
+    let sent = 0;
+    c.net.filter = () => { sent++; return true; };
+    let value: unknown = 'unsettled';
+    void leader.read('l').then((v) => { value = v; });
+    await flush();
+    assert.equal(value, 'v1', 'the lease read answered without time passing');
+    assert.equal(sent, 0, `no message was needed (${sent} sent)`);
+    // Contrast: a ReadIndex read asks the followers first.
+    value = 'unsettled';
+    void leader.read('l', { lease: false }).then((v) => { value = v; });
+    await flush();
+    assert.ok(sent > 0, 'a ReadIndex read sends a heartbeat round');
+    assert.equal((await settle(clock, leader.read('l', { lease: false }), 'index read')).value, 'v1', 'the ReadIndex read agrees');
+  }, lease));
+
+  it('falls back to ReadIndex when no quorum answered within the lease', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    assert.equal((await settle(clock, leader.propose(put('l', 'v1')), 'write')).error, undefined, 'write ok');
+    // The followers hear the leader, but their answers are lost for 8 ticks: longer than the lease, shorter
+    // than check-quorum's election timeout, so the leader is still leader and must not trust its lease.
+    c.net.filter = (m) => !(m.to === leader.id && (m.type === 'HeartbeatResp' || m.type === 'AppendResp'));
+    await clock.advance(8 * TICK);
+    assert.ok(leader.isLeader, 'the leader has not stepped down');
+    let sent = 0;
+    c.net.filter = () => { sent++; return true; };
+    // The in-memory network delivers within one flush, so the fallback is told apart by its messages.
+    const p = leader.read('l', { lease: true });
+    await flush();
+    assert.ok(sent > 0, `a stale lease does not serve the read: the fallback sent a heartbeat round (${sent} messages)`);
+    assert.equal((await settle(clock, p, 'fallback read')).value, 'v1', 'the ReadIndex fallback answers');
+    // Once answers flow again the lease is back.
+    await clock.advance(2 * TICK);
+    sent = 0;
+    let value: unknown = 'unsettled';
+    void leader.read('l').then((v) => { value = v; });
+    await flush();
+    assert.equal(value, 'v1', 'the renewed lease serves the read at once');
+    assert.equal(sent, 0, 'without messages');
+  }, lease));
+
+  it('a partitioned old leader never serves a lease read after its lease expired', () => withCluster(async (c, clock) => {
+    const old = c.leader()!;
+    assert.equal((await settle(clock, old.propose(put('l', 'v1')), 'write')).error, undefined, 'write ok');
+    await clock.advance(2 * TICK);
+    c.net.isolate(old.id);
+    await clock.advance(8 * TICK);
+    assert.ok(old.isLeader, 'the isolated leader still believes it leads');
+    const results: unknown[] = [];
+    const reads = [old.read('l'), old.read('l', { lease: true })].map((p) => p.then((v) => results.push(v), (e: unknown) => results.push(e)));
+    await flush();
+    assert.equal(results.length, 0, 'no lease read is served once the lease expired');
+    // The majority elects a new leader and overwrites the value.
+    const others = [...c.nodes.values()].filter((n) => n.id !== old.id);
+    await until(clock, () => others.some((n) => n.isLeader), 'the majority elects a new leader');
+    const fresh = others.find((n) => n.isLeader)!;
+    assert.equal((await settle(clock, fresh.propose(put('l', 'v2')), 'write on the new leader')).error, undefined, 'write ok');
+    // Whatever the old leader answers in the end (after a timeout or after the heal), it is never v1.
+    c.net.heal();
+    await settle(clock, Promise.all(reads), 'the old leader\'s reads settle');
+    for (const r of results) assert.ok(r === 'v2' || r instanceof TimeoutError, `never the stale v1 (got ${String(r)})`);
+    const after = await settle(clock, old.read('l', { lease: true }), 'read on the old leader after the heal');
+    assert.equal(after.value, 'v2', 'after the heal it reads the new value');
+  }, { ...lease, proposalTimeoutMs: 3 * ELECTION_TICKS * TICK }));
+});
+
 describe('RaftNode on real timers (outcomes only)', () => {
   it('elects, replicates, reads and stops without leaving anything running', async () => {
     const c = new Cluster(realTimers, { tickMs: 5, proposalTimeoutMs: 30_000 });

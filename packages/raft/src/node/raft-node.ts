@@ -11,6 +11,7 @@
  * @module
  */
 import { NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
+import { isQuorum } from '../core/quorum.js';
 import { RaftCore, type RaftStatus } from '../core/raft.js';
 import type {
   ConfChange, ConfEntryData, Entry, NodeId, Ready, ReadState, Role, Snapshot,
@@ -68,6 +69,22 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, A = unkn
   random?: () => number;
   /** How many applied proposal ids are remembered for deduplication; default 100 000. */
   dedupWindow?: number;
+  /**
+   * How {@link RaftNode.read} confirms leadership by default: `'index'` (default) a ReadIndex round,
+   * `'lease'` a lease when one is held (see {@link RaftNode.read} for the clock assumption).
+   */
+  readMode?: 'index' | 'lease';
+  /**
+   * Lease reads: how far the clocks of two nodes may drift apart during one election timeout, plus the
+   * one-way delay of a heartbeat response, in ms. The lease is shortened by this much. Default 2 ticks.
+   */
+  clockDriftBoundMs?: number;
+}
+
+/** Per-call options of {@link RaftNode.read}. */
+export interface ReadOptions {
+  /** true: serve from a lease when one is held; false: always ReadIndex. Default: the node's `readMode`. */
+  lease?: boolean;
 }
 
 /** The events of a {@link RaftNode}, with their listeners' signatures. */
@@ -161,6 +178,9 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private readonly timeoutMs: number;
   private readonly snapshotEvery: number;
   private readonly forward: boolean;
+  private readonly leaseDefault: boolean;
+  /** How long a follower's heartbeat response keeps counting toward the lease; ≤ 0 disables leases. */
+  private readonly leaseMs: number;
 
   private core: RaftCore | null = null;
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
@@ -192,6 +212,12 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private forwardFlushQueued = false;
   /** Leader only: ids proposed in the current term and not yet applied, so repeated forwards add nothing. */
   private readonly proposedIds = new Map<string, number>();
+  /** Leader: when (on `timers.now()`) each peer last answered our Append/Heartbeat, and in which term. */
+  private readonly heard = new Map<NodeId, { at: number; term: number }>();
+  /** A term in which this node started a leadership transfer: no lease in it (the transfer bypasses leases). */
+  private leaseBlockedTerm = -1;
+  /** The latest term of an entry this node applied: a leader's commit index is current once it is its own term. */
+  private appliedTerm = 0;
 
   constructor(options: RaftNodeOptions<C, R, Q, A>) {
     super();
@@ -203,6 +229,10 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     this.timeoutMs = options.proposalTimeoutMs ?? 5 * this.electionTicks * this.tickMs;
     this.snapshotEvery = options.snapshotEvery ?? 10_000;
     this.forward = options.forwardProposals ?? true;
+    this.leaseDefault = options.readMode === 'lease';
+    // Followers ignore campaigns until electionTicks ticks after they last heard us; ticks are quantized,
+    // so the first of those can come right away: only electionTicks − 1 whole ticks are guaranteed.
+    this.leaseMs = (this.electionTicks - 1) * this.tickMs - (options.clockDriftBoundMs ?? 2 * this.tickMs);
     this.appliedIds = new AppliedIds(options.dedupWindow);
     this.idPrefix = `${this.id}.${incarnation()}.`;
   }
@@ -293,9 +323,28 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
    * A linearizable read (ReadIndex, Raft thesis §6.4): the leader confirms it is still leader with a
    * quorum's heartbeat, then this node waits until it applied the confirmed commit index and answers with
    * `stateMachine.query(query)`. Works on followers (the core asks the leader). No clock assumption.
+   *
+   * Lease read (`{ lease: true }`, or `readMode: 'lease'`; thesis §6.4.1): on the leader, when a quorum
+   * (counting itself) answered its heartbeats or appends within the last
+   * `(electionTicks − 1) · tickMs − clockDriftBoundMs`, the read is served from the local commit index
+   * without any message. Elsewhere, or without a fresh lease, it falls back to ReadIndex. It rests on a
+   * clock assumption: no other leader can be elected during the lease, because each follower that answered
+   * ignores campaigns for an election timeout after hearing from the leader (the core's check-quorum lease
+   * with pre-vote); this holds only while clocks drift apart by less than `clockDriftBoundMs` per lease
+   * (which must also cover a response's one-way delay) and a process pause does not outlast the margin.
+   * A node that started a leadership transfer in its term serves no lease read in that term (the transfer
+   * makes the target campaign regardless of leases), and a `Timers` without `now()` never does.
    */
-  read(query: Q): Promise<A> {
+  read(query: Q, options: ReadOptions = {}): Promise<A> {
     if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
+    const leaseIndex = (options.lease ?? this.leaseDefault) ? this.leaseReadIndex() : null;
+    if (leaseIndex !== null && leaseIndex <= this.applied) {
+      try {
+        return Promise.resolve(this.answer(query));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return new Promise<A>((resolve, reject) => {
       const ctx = this.nextId();
       const r: PendingRead<A> = {
@@ -305,8 +354,34 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
         }, this.timeoutMs),
       };
       this.reads.set(ctx, r);
-      this.submitRead(ctx, r);
+      // Under a lease the read index is known already: the read only waits for this node to apply it.
+      if (leaseIndex !== null) r.index = leaseIndex;
+      else this.submitRead(ctx, r);
     });
+  }
+
+  /**
+   * The index a lease read may be served at, or null when this node holds no lease (see {@link read}):
+   * it is the leader, its commit index is current (an entry of its term applied), no transfer started in
+   * this term, and a quorum of the configuration (both halves when joint) answered it recently.
+   */
+  private leaseReadIndex(): number | null {
+    const now = this.timers.now?.();
+    if (now === undefined || this.leaseMs <= 0 || this.role !== 'leader') return null;
+    const st = this.core!.status();
+    if (st.role !== 'leader' || st.transferee !== null || this.leaseBlockedTerm === st.term) return null;
+    if (this.appliedTerm !== st.term) return null;
+    const fresh = (v: NodeId): boolean => {
+      if (v === this.id) return true;
+      const h = this.heard.get(v);
+      return h !== undefined && h.term === st.term && now - h.at < this.leaseMs;
+    };
+    return isQuorum(st.conf, fresh) ? st.commit : null;
+  }
+
+  private answer(query: unknown): A {
+    const sm = this.opts.stateMachine;
+    return (sm.query ? sm.query(query as Q) : undefined) as A;
   }
 
   /** Adds `node` as a learner (leader only); resolves once the change is applied on this node. */
@@ -348,6 +423,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     } catch (err) {
       return Promise.reject(err);
     }
+    // The target campaigns with a flag that makes voters ignore their lease: ours is void for this term.
+    if (to !== this.id) this.leaseBlockedTerm = this.term;
     if (to === this.id) return Promise.resolve();
     this.kick();
     return new Promise<void>((resolve, reject) => {
@@ -385,7 +462,15 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private readonly handleMessage = (m: WireMessage): void => {
     if (this.state !== 'running' || !this.core) return;
     if (isNodeMessage(m)) this.handleForward(m);
-    else this.core.step(m);
+    else {
+      // Only answers a follower sends to the leader of the same term after it reset its election timer
+      // for that leader count toward the lease (a rejecting AppendResp may answer a stale term).
+      if ((m.type === 'HeartbeatResp' || (m.type === 'AppendResp' && !m.reject)) && m.to === this.id && m.from !== this.id) {
+        const now = this.timers.now?.();
+        if (now !== undefined) this.heard.set(m.from, { at: now, term: m.term });
+      }
+      this.core.step(m);
+    }
     this.kick();
   };
 
@@ -532,6 +617,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
 
   private applyEntry(e: Entry): void {
     this.applied = e.index;
+    this.appliedTerm = e.term;
     if (e.type === 'conf') { this.applyConf(e); return; }
     if (e.data === null) return; // a new leader's empty entry (Raft §5.4.2)
     const envelope = isProposalData(e.data) ? e.data : null;
@@ -583,9 +669,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     for (const [ctx, r] of this.reads) {
       if (r.index === null || r.index > this.applied) continue;
       this.reads.delete(ctx);
-      const sm = this.opts.stateMachine;
       try {
-        this.settle(r, undefined, (sm.query ? sm.query(r.query as Q) : undefined) as A);
+        this.settle(r, undefined, this.answer(r.query));
       } catch (err) {
         this.settle(r, err);
       }
@@ -631,6 +716,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       this.opts.stateMachine.restore(snap.data);
     }
     this.applied = snap.index;
+    this.appliedTerm = snap.term;
     this.snapIndex = snap.index;
     // Proposals the snapshot covers were applied elsewhere; their results are not known here.
     for (const p of this.proposals.values()) {

@@ -12,7 +12,9 @@ interface FakeTimer { at: number; every: number | null; fn: () => void }
 export const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class FakeTimers implements Timers {
-  now = 0;
+  /** The fake time, in ms. */
+  time = 0;
+  now = (): number => this.time;
   private seq = 0;
   private readonly timers = new Map<number, FakeTimer>();
 
@@ -28,7 +30,7 @@ export class FakeTimers implements Timers {
 
   /** Moves time forward by `ms`, firing due timers in order (ties in creation order). */
   async advance(ms: number): Promise<void> {
-    const target = this.now + ms;
+    const target = this.time + ms;
     for (;;) {
       let nextId = -1;
       let next: FakeTimer | undefined;
@@ -36,19 +38,19 @@ export class FakeTimers implements Timers {
         if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && id < nextId))) { next = t; nextId = id; }
       }
       if (!next) break;
-      this.now = next.at;
+      this.time = next.at;
       if (next.every !== null) next.at += next.every;
       else this.timers.delete(nextId);
       next.fn();
       await flush();
     }
-    this.now = target;
+    this.time = target;
     await flush();
   }
 
   private add(fn: () => void, ms: number, every: number | null): number {
     const id = ++this.seq;
-    this.timers.set(id, { at: this.now + Math.max(0, ms), every, fn });
+    this.timers.set(id, { at: this.time + Math.max(0, ms), every, fn });
     return id;
   }
 }
