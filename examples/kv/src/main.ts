@@ -19,7 +19,7 @@ const DEV_SECRET = 'raftrtc-kv-development-secret';
 /** A bad command line; printed with the usage and exit code 2. */
 class UsageError extends Error {}
 
-const USAGE = 'usage: kv --id <id> --peers <id=host:port,...> --listen <host:port> --data <dir> [--secret <s>] [--join] [--no-fsync] [--quiet]';
+const USAGE = 'usage: kv --id <id> --peers <id=host:port,...> --listen <host:port> --data <dir> [--secret <s>] [--join] [--no-fsync] [--tick-ms <ms>] [--election-ticks <n>] [--quiet]';
 
 function log(event: string, fields: Record<string, unknown>): void {
   process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
@@ -47,6 +47,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
     options: {
       id: { type: 'string' }, peers: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' },
       secret: { type: 'string' }, join: { type: 'boolean' }, 'no-fsync': { type: 'boolean' }, quiet: { type: 'boolean' },
+      'tick-ms': { type: 'string' }, 'election-ticks': { type: 'string' },
     },
     strict: true,
   });
@@ -59,6 +60,16 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
   } catch (err) {
     throw new UsageError(`--listen: ${(err as Error).message}`);
   }
+  // Timing knobs: tests speed elections up, and the etcd benchmark sets election timeouts equal to etcd's.
+  const positive = (name: 'tick-ms' | 'election-ticks'): number | undefined => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer`);
+    return n;
+  };
+  const tickMs = positive('tick-ms');
+  const electionTicks = positive('election-ticks');
   let secret = values.secret ?? process.env.KV_SECRET;
   if (!secret) {
     log('kv.dev-secret', { warning: 'no --secret or $KV_SECRET: using the public development secret; do not expose these ports' });
@@ -70,6 +81,8 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
       id: values.id!, peers, httpListen, dataDir: values.data!, secret,
       ...(values.join ? { voters: [] } : {}),
       ...(values['no-fsync'] ? { fsync: false } : {}),
+      ...(tickMs !== undefined ? { tickMs } : {}),
+      ...(electionTicks !== undefined ? { electionTicks } : {}),
     },
   };
 }
