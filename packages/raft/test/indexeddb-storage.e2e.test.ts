@@ -3,17 +3,20 @@
  * browser port of the Storage conformance suite (`browser/storage-conformance.ts`) with IndexedDBStorage
  * into memory, a tiny HTTP server on 127.0.0.1 serves it (IndexedDB needs a real origin; about:blank and
  * file: have none), and every case runs in the page, each reported here as its own test with the page's
- * error. A reload (a new JS context) then reads back what the previous page wrote.
+ * error. A reload (a new JS context) then reads back what the previous page wrote, and a relaunched
+ * browser reads back what a page wrote just before its browser was killed with SIGKILL.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { IndexedDBStorage, StorageUnavailableError } from '../src/node/indexeddb-storage.js';
 import type { StorageState } from '../src/node/storage.js';
 import type { RaftStorageTests } from './browser/indexeddb-page.js';
@@ -27,6 +30,8 @@ const repoDir = resolve(testDir, '..', '..', '..');
 
 /** A guard against a hung page, not a performance bound: each case takes milliseconds. */
 const HANG_GUARD = { timeout: 60_000 };
+
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const PAGE = '<!doctype html><meta charset="utf-8"><title>IndexedDBStorage conformance</title><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>\n';
 
@@ -71,6 +76,27 @@ async function ready(page: Page): Promise<void> {
   await page.waitForFunction(() => 'raftStorageTests' in globalThis, null, { timeout: 30_000 });
 }
 
+/**
+ * The pid of the main Chromium process this test launched on `userDataDir` (the one without `--type=`:
+ * the others are its renderers and helpers), found through /proc since playwright does not expose it
+ * for a persistent context.
+ */
+async function browserPid(userDataDir: string): Promise<number> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let args: string[];
+    try {
+      args = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0');
+    } catch {
+      continue; // exited meanwhile, or not ours to read
+    }
+    if (args.includes(`--user-data-dir=${userDataDir}`) && !args.some((a) => a.startsWith('--type='))) found.push(Number(name));
+  }
+  assert.equal(found.length, 1, `exactly one main Chromium process on ${userDataDir}, found ${found.join(', ') || 'none'}`);
+  return found[0]!;
+}
+
 /** The case names, computed here without a browser: constructing the cases touches no IndexedDB. */
 const caseNames = indexedDBStorageCases().map((c) => c.name);
 
@@ -96,7 +122,7 @@ describe('IndexedDBStorage in Chromium', { skip }, () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: ARGS,
     });
     page = await browser.newPage();
     page.on('pageerror', (err) => errors.push(err.message));
@@ -142,5 +168,34 @@ describe('IndexedDBStorage in Chromium', { skip }, () => {
 
   it('the page reported no error', () => {
     assert.deepEqual(errors, []);
+  });
+
+  it('what resolved saves wrote survives SIGKILL of the whole browser (a persistent profile, relaunched)', HANG_GUARD, async () => {
+    const userDataDir = await mkdtemp(join(tmpdir(), 'raftrtc-idb-profile-'));
+    const launch = () => chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    const open = async (ctx: BrowserContext): Promise<Page> => {
+      const p = ctx.pages()[0] ?? await ctx.newPage();
+      await p.goto(url);
+      await ready(p);
+      return p;
+    };
+    let ctx: BrowserContext | undefined;
+    try {
+      ctx = await launch();
+      const db = freshDbName('crash');
+      const p1 = await open(ctx);
+      // The handle stays open: nothing but the resolved saves' own commits may make the data durable.
+      await p1.evaluate((db) => (globalThis as unknown as { raftStorageTests: RaftStorageTests }).raftStorageTests.writePersisted(db, { close: false }), db);
+      const closed = new Promise<void>((done) => ctx!.once('close', () => done()));
+      process.kill(await browserPid(userDataDir), 'SIGKILL');
+      await closed;
+      ctx = await launch();
+      const p2 = await open(ctx);
+      const state: StorageState = await p2.evaluate((db) => (globalThis as unknown as { raftStorageTests: RaftStorageTests }).raftStorageTests.readPersisted(db), db);
+      assert.deepEqual(state, PERSISTED_STATE);
+    } finally {
+      await ctx?.close().catch(() => {});
+      await rm(userDataDir, { recursive: true, force: true });
+    }
   });
 });

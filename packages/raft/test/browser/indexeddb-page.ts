@@ -14,7 +14,7 @@ export type CaseOutcome = { ok: true } | { ok: false; error: string };
 export interface RaftStorageTests {
   names: string[];
   run(name: string): Promise<CaseOutcome>;
-  writePersisted(db: string): Promise<void>;
+  writePersisted(db: string, options?: { close?: boolean }): Promise<void>;
   readPersisted(db: string): Promise<StorageState>;
   /** Deletes a database a test made outside the cases. */
   destroy(db: string): Promise<void>;

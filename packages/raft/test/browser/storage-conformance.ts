@@ -198,14 +198,17 @@ export const PERSISTED_STATE: StorageState = {
   entries: [entry(9, 3, { op: 'put', key: 'c' }), entry(10, 4), entry(11, 4, { op: 'del', key: 'a' })],
 };
 
-/** Writes {@link PERSISTED_STATE} into database `name` through the Storage calls a node makes, and closes. */
-export async function writePersisted(name: string): Promise<void> {
+/**
+ * Writes {@link PERSISTED_STATE} into database `name` through the Storage calls a node makes. With
+ * `close: false` the handle is left open, as a tab that is about to crash leaves it.
+ */
+export async function writePersisted(name: string, { close = true }: { close?: boolean } = {}): Promise<void> {
   const s: Storage = new IndexedDBStorage({ name });
   await s.load();
   await s.save({ hardState: hs(3, 'n1', 2), snapshot: null, entries: range(1, 9, 3) });
   await s.compact(PERSISTED_STATE.snapshot!);
   await s.save({ hardState: PERSISTED_STATE.hardState, snapshot: null, entries: PERSISTED_STATE.entries });
-  await s.close();
+  if (close) await s.close();
 }
 
 /** Loads database `name` through a new handle. */
