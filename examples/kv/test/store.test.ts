@@ -56,4 +56,40 @@ describe('KvStore', () => {
   it('refuses an unknown command with a typed error', () => {
     assert.throws(() => new KvStore().apply({ op: 'rename' } as unknown as KvCommand, entry()), KvCommandError, 'unknown op');
   });
+  it('range scans keys in UTF-8 byte order (not UTF-16), with limit, "\\0" to the end, and survives restore', () => {
+    const s = new KvStore();
+    const b64 = (k: string | Buffer): string => Buffer.from(k).toString('base64');
+    // U+FF61 sorts after U+1F600 in UTF-16 (surrogates are 0xD83D...) but before it in UTF-8 (EF vs F0).
+    for (const key of ['b', '\u{1F600}', 'a', '\uFF61', 'ab']) s.apply({ op: 'put', key, value: key }, entry());
+    const keys = (q: { key: string; rangeEnd?: string; limit?: number }): string[] => {
+      const r = s.query({ op: 'range', ...q });
+      assert.ok(r.op === 'range', 'a range result');
+      return r.kvs.map((kv) => kv.key);
+    };
+    assert.deepEqual(keys({ key: b64('\0'), rangeEnd: b64('\0') }), ['a', 'ab', 'b', '\uFF61', '\u{1F600}']);
+    assert.deepEqual(keys({ key: b64('a'), rangeEnd: b64('b') }), ['a', 'ab'], 'range_end is exclusive');
+    assert.deepEqual(keys({ key: b64('ab'), rangeEnd: b64('\0') }), ['ab', 'b', '\uFF61', '\u{1F600}']);
+    assert.deepEqual(keys({ key: b64('a') }), ['a'], 'no range_end: the key alone');
+    assert.deepEqual(keys({ key: b64(Buffer.from([0xff])) }), [], 'bytes that are not UTF-8 name no key');
+    const limited = s.query({ op: 'range', key: b64('\0'), rangeEnd: b64('\0'), limit: 2 });
+    assert.ok(limited.op === 'range' && limited.count === 5 && limited.kvs.length === 2, `count is the whole range: ${JSON.stringify(limited)}`);
+    const copy = new KvStore();
+    copy.restore(s.snapshot());
+    copy.apply({ op: 'put', key: 'aa', value: 1 }, entry());
+    const r = copy.query({ op: 'range', key: b64('a'), rangeEnd: b64('b') });
+    assert.ok(r.op === 'range', 'a range result');
+    assert.deepEqual(r.kvs.map((kv) => kv.key), ['a', 'aa', 'ab'], 'a key added after restore is in order');
+  });
+
+  it('delete-range removes the range at one revision; an empty range takes none', () => {
+    const s = new KvStore();
+    const b64 = (k: string): string => Buffer.from(k).toString('base64');
+    for (const key of ['p/1', 'p/2', 'q']) s.apply({ op: 'put', key, value: 1 }, entry());
+    const d = s.apply({ op: 'delete-range', key: b64('p/'), rangeEnd: b64('p0') }, entry());
+    assert.deepEqual(d, { op: 'delete-range', revision: 4, deleted: 2 });
+    const none = s.apply({ op: 'delete-range', key: b64('p/') , rangeEnd: b64('p0') }, entry());
+    assert.deepEqual(none, { op: 'delete-range', revision: 4, deleted: 0 });
+    const left = s.query({ op: 'range', key: b64('\0'), rangeEnd: b64('\0') });
+    assert.ok(left.op === 'range' && left.kvs.map((kv) => kv.key).join() === 'q', `only q is left: ${JSON.stringify(left)}`);
+  });
 });
