@@ -1,73 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvMember } from '../src/member.js';
+import { agreedLeader, HOST, http, startCluster, waitFor, type Reply, type TestCluster } from './helpers.js';
 
-const HOST = '127.0.0.1';
 const IDS = ['n1', 'n2', 'n3'];
-/** Generous: the outcomes are awaited, never timed; this only bounds a hang. */
-const WAIT_MS = 30_000;
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON, checked field by field by the tests
-  body: any;
-}
-
-/** One HTTP request with node:http (no keep-alive, so stopping a member never strands a pooled socket). */
-function http(member: KvMember, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise<Reply>((resolve, reject) => {
-    const req = request({ host: member.http.host, port: member.http.port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          reject(new Error(`${method} ${path}: the answer is not JSON: ${text.slice(0, 200)}`));
-          return;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 const json = (v: unknown): string => JSON.stringify(v);
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Every running member reports the same leader, which is one of them. */
-async function agreedLeader(members: KvMember[]): Promise<KvMember> {
-  return waitFor('an agreed leader', async () => {
-    const views = await Promise.all(members.map((m) => http(m, 'GET', '/cluster')));
-    const leaders = new Set(views.map((v) => v.body.leader));
-    if (leaders.size !== 1) return undefined;
-    return members.find((m) => m.id === views[0]!.body.leader);
-  });
-}
 
 /** A write that is retried while the cluster has no leader (503); returns the successful reply. */
 async function writeRetrying(member: KvMember, method: string, path: string, body: string): Promise<Reply> {
@@ -79,29 +17,21 @@ async function writeRetrying(member: KvMember, method: string, path: string, bod
 }
 
 describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
+  let cluster: TestCluster;
   let dir: string;
   let members: KvMember[] = [];
   let leader: KvMember;
   let followers: KvMember[];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'raftrtc-kv-'));
-    members = IDS.map((id) => new KvMember({
-      id,
-      // Ports are picked by the OS; peers learn each other's addresses once everyone listens.
-      peers: {},
-      voters: IDS,
-      raftListen: { host: HOST, port: 0 },
-      httpListen: { host: HOST, port: 0 },
-      dataDir: join(dir, id),
-      secret: 'kv-test-secret',
-      tickMs: 20,
+    cluster = await startCluster('raftrtc-kv-', {
       maxBodyBytes: 4096,
       // Compactions happen during the test, so the fourth member and the restarted leader catch up by snapshot.
       snapshotEvery: 8,
-    }));
-    await Promise.all(members.map((m) => m.start()));
-    for (const m of members) for (const p of members) if (p !== m) m.transport.addPeer(p.id, p.raft);
+    });
+    dir = cluster.dir;
+    // The same array as the cluster's: members added or restarted below are stopped by cluster.stop().
+    members = cluster.members;
     leader = await agreedLeader(members);
     followers = members.filter((m) => m !== leader);
     // Each member replicates its HTTP address once it knows a leader; the hints below rely on it.
@@ -111,10 +41,7 @@ describe('examples/kv: a 3-member cluster over TCP with file storage', () => {
     });
   });
 
-  after(async () => {
-    await Promise.all(members.map((m) => m.stop()));
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(async () => { await cluster.stop(); });
 
   it('GET /cluster: every member names the same leader, term and members', async () => {
     const views = await Promise.all(members.map((m) => http(m, 'GET', '/cluster')));
