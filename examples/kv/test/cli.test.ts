@@ -65,6 +65,8 @@ describe('examples/kv CLI (main.ts)', () => {
       ['--id', 'n1', '--peers', 'n2=127.0.0.1:7002', '--listen', '127.0.0.1:0', '--data', dir],
       ['--id', 'n1', '--peers', 'n1=nowhere', '--listen', '127.0.0.1:0', '--data', dir],
       ['--id', 'n1', '--peers', 'n1=127.0.0.1:0', '--listen', '127.0.0.1:0', '--data', dir, '--bogus'],
+      ['--id', 'n1', '--peers', 'n1=127.0.0.1:0', '--listen', '127.0.0.1:0', '--data', dir, '--tick-ms', '0'],
+      ['--id', 'n1', '--peers', 'n1=127.0.0.1:0', '--listen', '127.0.0.1:0', '--data', dir, '--election-ticks', 'ten'],
     ]) {
       const r = run(args);
       const { code } = await r.exited;
