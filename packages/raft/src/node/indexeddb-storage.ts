@@ -310,9 +310,9 @@ export class IndexedDBStorage implements Storage {
         }
       };
       tx.oncomplete = () => (failure ? reject(failure) : resolve());
+      // A failed request aborts the transaction by default (no onerror handler prevents it), so onabort
+      // reports every failure, with tx.error as the cause (e.g. QuotaExceededError).
       tx.onabort = () => reject(failure ?? new IndexedDBStorageError(`transaction on "${this.name}" aborted: ${describeError(tx.error)}`, { cause: tx.error }));
-      // A failed request aborts the transaction by default; onabort reports it, with tx.error as the cause.
-      tx.onerror = null;
       try {
         body(tx, (err) => fail(err));
       } catch (err) {
