@@ -11,8 +11,8 @@ export { RaftCore, type RaftCoreOptions, type RaftStatus } from './core/raft.js'
 export type { Storage, StorageState, StorageUpdate } from './node/storage.js';
 export type { Transport } from './node/transport.js';
 export {
-  MAX_FORWARD_BATCH, isNodeMessage, validateNodeMessage,
-  type ForwardMsg, type ForwardedProposal, type NodeMessage, type WireMessage,
+  MAX_FORWARD_BATCH, MAX_FORWARD_CONF_CHANGES, NODE_MESSAGE_TYPES, isNodeMessage, validateNodeMessage,
+  type ForwardConfMsg, type ForwardConfRespMsg, type ForwardMsg, type ForwardedProposal, type NodeMessage, type WireMessage,
 } from './node/node-messages.js';
 export { CodecError, DEFAULT_MAX_MESSAGE_BYTES, decodeMessage, encodeMessage, type CodecErrorReason, type DecodeOptions } from './node/codec.js';
 export { MemoryStorage, type MemoryStorageOptions } from './node/memory-storage.js';

@@ -5,8 +5,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NotLeaderError } from '../src/core/errors.js';
-import { encodeMessage } from '../src/node/codec.js';
+import { ConfChangeError, NotLeaderError } from '../src/core/errors.js';
+import { decodeMessage, encodeMessage } from '../src/node/codec.js';
+import { validateNodeMessage } from '../src/node/node-messages.js';
 import { StoppedError, TimeoutError } from '../src/node/errors.js';
 import { MemoryStorage } from '../src/node/memory-storage.js';
 import { realTimers } from '../src/node/timers.js';
@@ -209,8 +210,8 @@ describe('RaftNode on fake timers', () => {
     assert.deepEqual([...leader.status().conf.voters].sort(), IDS.filter((i) => i !== other.id).concat('n4').sort());
     const w = await settle(clock, n4.propose(put('from', 'n4')), 'the new voter proposes');
     assert.equal(w.error, undefined, 'the new member can write');
-    const res = await settle(clock, c.followers()[0]!.addVoter('n9'), 'change on a follower');
-    assert.ok(res.error instanceof NotLeaderError, 'membership changes are for the leader');
+    const res = await settle(clock, c.followers()[0]!.changeMembership([{ type: 'addVoter', node: 'n9' }, { type: 'remove', node: 'n9' }]), 'invalid change on a follower');
+    assert.ok(res.error instanceof ConfChangeError, `the leader's refusal comes back typed, got ${String(res.error)}`);
   }, {}));
 
   it('transfers leadership', () => withCluster(async (c, clock) => {
@@ -320,6 +321,99 @@ describe('RaftNode on fake timers', () => {
     await assert.rejects(r, StoppedError);
     await assert.rejects(n1.propose(put('a', 'c')), StoppedError);
     assert.equal(clock.pending, 0, 'no timer left');
+  });
+});
+
+describe('RaftNode: membership changes and transfers from followers', () => {
+  it('a follower adds a learner, promotes it and removes a node; each settles once applied on the follower', () => withCluster(async (c, clock) => {
+    const f = c.followers()[0]!;
+    const seen: string[] = [];
+    f.on('join', (id, as) => seen.push(`join ${id}:${as}`));
+    f.on('leave', (id) => seen.push(`leave ${id}`));
+    c.ids.push('n4');
+    const n4 = await c.start('n4', { voters: [] });
+    const checkApplied = (what: string) => (): void => { assert.ok(seen.includes(what), `settled after the follower applied "${what}" (${seen.join(', ')})`); };
+    assert.equal((await settle(clock, f.addLearner('n4').then(checkApplied('join n4:learner')), 'forwarded addLearner')).error, undefined, 'learner added');
+    await until(clock, () => n4.status().commit >= c.leader()!.status().commit, 'the learner catches up');
+    assert.equal((await settle(clock, f.addVoter('n4').then(checkApplied('join n4:voter')), 'forwarded addVoter')).error, undefined, 'promoted');
+    const other = c.followers().find((n) => n.id !== f.id && n.id !== 'n4')!;
+    assert.equal((await settle(clock, f.removeNode(other.id).then(checkApplied(`leave ${other.id}`)), 'forwarded removeNode')).error, undefined, 'removed');
+    assert.deepEqual(seen, ['join n4:learner', 'join n4:voter', `leave ${other.id}`], 'each change applied once, in order');
+    assert.deepEqual([...f.status().conf.voters].sort(), IDS.filter((i) => i !== other.id).concat('n4').sort(), 'the follower sees the new configuration');
+  }));
+
+  it('a follower transfers leadership, also to itself; the leader refuses a non-voter with a typed error', () => withCluster(async (c, clock) => {
+    const [f1, f2] = c.followers() as [Node, Node];
+    const r = await settle(clock, f1.transferLeadership(f2.id), 'forwarded transfer');
+    assert.equal(r.error, undefined, 'the transfer completes');
+    assert.equal(f1.leader, f2.id, 'settled once the follower sees the target lead');
+    await until(clock, () => c.leader()?.id === f2.id, 'everyone follows the new leader');
+    const self = await settle(clock, f1.transferLeadership(f1.id), 'transfer to the caller itself');
+    assert.equal(self.error, undefined, 'a follower can take over leadership');
+    assert.equal(f1.isLeader, true, 'it leads');
+    const bad = await settle(clock, c.followers()[0]!.transferLeadership('n9'), 'transfer to a non-member');
+    assert.ok(bad.error instanceof ConfChangeError, `ConfChangeError expected, got ${String(bad.error)}`);
+  }));
+
+  it('a lost answer is retried: the leader repeats its first answer and the change applies once', () => withCluster(async (c, clock) => {
+    let lost = 0;
+    let asked = 0;
+    c.net.filter = (m) => {
+      if (m.type === 'ForwardConf') asked++;
+      return !(m.type === 'ForwardConfResp' && lost++ < 1);
+    };
+    const f = c.followers()[0]!;
+    let joins = 0;
+    f.on('join', (id) => { if (id === 'n4') joins++; });
+    const r = await settle(clock, f.addLearner('n4'), 'forwarded addLearner whose answer is lost');
+    assert.equal(r.error, undefined, 'it settles after the retry');
+    assert.ok(asked >= 2, `the request was sent again (${asked} times)`);
+    assert.equal(joins, 1, 'the change applied once');
+  }));
+
+  it('rejects with NotLeaderError when forwarding is off', () => withCluster(async (c, clock) => {
+    const f = c.followers()[0]!;
+    for (const [what, call] of [['addVoter', () => f.addVoter('n4')], ['transferLeadership', () => f.transferLeadership(f.id)]] as const) {
+      const r = await settle(clock, call(), what);
+      assert.ok(r.error instanceof NotLeaderError, `${what}: NotLeaderError expected, got ${String(r.error)}`);
+      assert.equal((r.error as NotLeaderError).leader, c.leader()!.id, `${what}: it names the leader`);
+    }
+  }, { forwardProposals: false }));
+
+  it('rejects with TimeoutError when no leader takes the request in time', () => withCluster(async (c, clock) => {
+    const f = c.followers()[0]!;
+    c.net.isolate(f.id);
+    const r1 = await settle(clock, f.addVoter('n4'), 'change on an isolated follower');
+    assert.ok(r1.error instanceof TimeoutError, `TimeoutError expected, got ${String(r1.error)}`);
+    const r2 = await settle(clock, f.transferLeadership(c.followers().find((n) => n.id !== f.id)!.id), 'transfer from an isolated follower');
+    assert.ok(r2.error instanceof TimeoutError, `TimeoutError expected, got ${String(r2.error)}`);
+    assert.equal(f.status().conf.voters.includes('n4'), false, 'nothing changed');
+  }, { proposalTimeoutMs: 3 * ELECTION_TICKS * TICK }));
+
+  it('validateNodeMessage and the codec check ForwardConf and ForwardConfResp', () => {
+    const ok = [
+      { type: 'ForwardConf', from: 'a', to: 'b', id: 'a.x.1', op: 'change', changes: [{ type: 'addVoter', node: 'c' }] },
+      { type: 'ForwardConf', from: 'a', to: 'b', id: 'a.x.2', op: 'transfer', target: 'c' },
+      { type: 'ForwardConfResp', from: 'b', to: 'a', id: 'a.x.1', index: 7, term: 2 },
+      { type: 'ForwardConfResp', from: 'b', to: 'a', id: 'a.x.1', index: 0, term: 0, error: { name: 'ConfChangeError', message: 'no' } },
+    ];
+    for (const m of ok) {
+      assert.equal(validateNodeMessage(m), null, `valid: ${JSON.stringify(m)}`);
+      assert.deepEqual(decodeMessage(JSON.stringify(m)), m, 'the codec passes it');
+    }
+    const bad = [
+      { type: 'ForwardConf', from: 'a', to: 'b', id: '', op: 'transfer', target: 'c' },
+      { type: 'ForwardConf', from: 'a', to: 'b', id: 'i', op: 'change', changes: [] },
+      { type: 'ForwardConf', from: 'a', to: 'b', id: 'i', op: 'change', changes: [{ type: 'promote', node: 'c' }] },
+      { type: 'ForwardConf', from: 'a', to: 'b', id: 'i', op: 'transfer' },
+      { type: 'ForwardConf', from: 'a', to: 'b', id: 'i', op: 'other' },
+      { type: 'ForwardConfResp', from: 'b', to: 'a', id: 'i', index: -1, term: 0 },
+      { type: 'ForwardConfResp', from: 'b', to: 'a', id: 'i', index: 1, term: 1, error: { name: 7, message: 'x' } },
+    ];
+    for (const m of bad) {
+      assert.notEqual(validateNodeMessage(m), null, `invalid: ${JSON.stringify(m)}`);
+      assert.throws(() => decodeMessage(JSON.stringify(m)), /malformed/, 'the codec refuses it');
+    }
   });
 });
 

@@ -11,8 +11,8 @@
  *   | event          | wire messages                                   | direction            |
  *   | `voteRequest`  | `PreVote`, `Vote`                               | candidate → voters   |
  *   | `voteResponse` | `PreVoteResp`, `VoteResp`                       | voter → candidate    |
- *   | `syncData`     | `Append`, `Heartbeat`, `Snapshot`, `TimeoutNow`, `ReadIndexResp` | leader → followers |
- *   | `dataResponse` | `AppendResp`, `HeartbeatResp`, `ReadIndex`, `Forward` | follower → leader |
+ *   | `syncData`     | `Append`, `Heartbeat`, `Snapshot`, `TimeoutNow`, `ReadIndexResp`, `ForwardConfResp` | leader → followers |
+ *   | `dataResponse` | `AppendResp`, `HeartbeatResp`, `ReadIndex`, `Forward`, `ForwardConf` | follower → leader |
  *   Any of the four `…Received` events accepts any wire message (routing is by the message, not the name);
  *   each is validated by the shared codec first, and garbage is logged and dropped, never thrown.
  * - Local events: dispatch `ackNode` ({@link RaftqNode}; `time: 0` means it left), `serviceStarted`
@@ -130,7 +130,9 @@ const NETWORK_EVENT: Record<WireMessage['type'], RaftqNetworkEvent> = {
   PreVote: 'voteRequest', Vote: 'voteRequest',
   PreVoteResp: 'voteResponse', VoteResp: 'voteResponse',
   Append: 'syncData', Heartbeat: 'syncData', Snapshot: 'syncData', TimeoutNow: 'syncData', ReadIndexResp: 'syncData',
+  ForwardConfResp: 'syncData',
   AppendResp: 'dataResponse', HeartbeatResp: 'dataResponse', ReadIndex: 'dataResponse', Forward: 'dataResponse',
+  ForwardConf: 'dataResponse',
 };
 
 const RECEIVED = new Set<string>(['voteRequestReceived', 'voteResponseReceived', 'dataReceived', 'dataResponseReceived']);

@@ -5,7 +5,7 @@
  */
 import { RaftError } from '../core/errors.js';
 import { validateMessage } from '../core/messages.js';
-import { validateNodeMessage, type WireMessage } from './node-messages.js';
+import { NODE_MESSAGE_TYPES, validateNodeMessage, type WireMessage } from './node-messages.js';
 
 /** Default bound on one encoded message: large enough for a sizeable snapshot, small enough to refuse abuse. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 << 20;
@@ -63,7 +63,7 @@ export function decodeMessage(text: string, options: DecodeOptions = {}): WireMe
     throw new CodecError('not-json', 'message is not JSON', { cause });
   }
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
-  const bad = type === 'Forward' ? validateNodeMessage(value) : validateMessage(value);
+  const bad = typeof type === 'string' && NODE_MESSAGE_TYPES.has(type) ? validateNodeMessage(value) : validateMessage(value);
   if (bad !== null) throw new CodecError('malformed', `malformed message: ${bad}`);
   return value as WireMessage;
 }

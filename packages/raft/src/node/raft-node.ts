@@ -10,7 +10,7 @@
  * `Forward` message the core never sees) and settles the caller's promise when it applies the entry itself.
  * @module
  */
-import { NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
+import { ConfChangeError, NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
 import { isQuorum } from '../core/quorum.js';
 import { RaftCore, type RaftStatus } from '../core/raft.js';
 import type {
@@ -22,7 +22,8 @@ import {
 import { TypedEmitter } from './emitter.js';
 import { StoppedError, TimeoutError } from './errors.js';
 import {
-  isNodeMessage, MAX_FORWARD_BATCH, type ForwardedProposal, type ForwardMsg, type WireMessage,
+  isNodeMessage, MAX_FORWARD_BATCH, type ForwardConfMsg, type ForwardConfRespMsg, type ForwardedProposal,
+  type ForwardMsg, type NodeMessage, type WireMessage,
 } from './node-messages.js';
 import type { Storage } from './storage.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
@@ -153,6 +154,29 @@ interface PendingConf extends Waiter<void> {
   term: number;
 }
 
+/** A follower's membership change or transfer sent to the leader, until the leader answers. */
+interface PendingConfForward extends Waiter<void> {
+  id: string;
+  request: { op: 'change'; changes: ConfChange[] } | { op: 'transfer'; target: NodeId };
+  /** Tick count at the last send; -1 before the first. */
+  triedAt: number;
+}
+
+/** How many answers to forwarded conf requests a leader keeps, to answer a retry with the same answer. */
+const CONF_ANSWERS_KEPT = 256;
+/** How many applied entries' terms are remembered, to settle a forwarded change the leader answered late. */
+const RECENT_TERMS = 1024;
+
+/** Rebuilds the typed error a leader refused a forwarded request with. */
+function remoteError(e: NonNullable<ForwardConfRespMsg['error']>): RaftError {
+  switch (e.name) {
+    case 'NotLeaderError': return new NotLeaderError(e.leader ?? null, e.message);
+    case 'ConfChangeError': return new ConfChangeError(e.message);
+    case 'ProposalDroppedError': return new ProposalDroppedError(e.message);
+    default: return new RaftError(e.message);
+  }
+}
+
 let incarnations = 0;
 
 /**
@@ -212,6 +236,12 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private forwardFlushQueued = false;
   /** Leader only: ids proposed in the current term and not yet applied, so repeated forwards add nothing. */
   private readonly proposedIds = new Map<string, number>();
+  /** Follower: membership changes and transfers sent to the leader and not answered yet, by request id. */
+  private readonly confForwards = new Map<string, PendingConfForward>();
+  /** Leader: answers to forwarded conf requests, by request id, so a retry gets the same answer. */
+  private readonly confAnswers = new Map<string, { term: number; resp: ForwardConfRespMsg }>();
+  /** Terms of recently applied entries, at `index % RECENT_TERMS`, paired with their index. */
+  private readonly recentTerms: Array<[number, number] | undefined> = [];
   /** Leader: when (on `timers.now()`) each peer last answered our Append/Heartbeat, and in which term. */
   private readonly heard = new Map<NodeId, { at: number; term: number }>();
   /** A term in which this node started a leadership transfer: no lease in it (the transfer bypasses leases). */
@@ -286,6 +316,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     for (const r of this.reads.values()) this.settle(r, stopped);
     for (const c of this.confs.values()) this.settle(c, stopped);
     for (const t of this.transfers) this.settle(t, stopped);
+    for (const f of this.confForwards.values()) this.settle(f, stopped);
+    this.confForwards.clear();
     this.proposals.clear();
     this.reads.clear();
     this.confs.clear();
@@ -392,8 +424,11 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   removeNode(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'remove', node }]); }
 
   /**
-   * Proposes a membership change; several changes go through joint consensus. Leader only: rejects with
-   * {@link NotLeaderError} elsewhere, `ConfChangeError` when invalid or another change is in flight.
+   * Proposes a membership change; several changes go through joint consensus. Resolves once the change is
+   * applied on this node. On a follower the change is forwarded to the leader (a `ForwardConf`), unless
+   * `forwardProposals` is false: then it rejects with {@link NotLeaderError}. Rejects with `ConfChangeError`
+   * when the leader finds it invalid or another change in flight, {@link TimeoutError} when no leader takes
+   * it in time.
    */
   changeMembership(changes: ConfChange[]): Promise<void> {
     if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
@@ -401,26 +436,77 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     try {
       at = this.core!.proposeConfChange(changes);
     } catch (err) {
+      if (err instanceof NotLeaderError && this.forward) {
+        return this.forwardConf({ op: 'change', changes: changes.map((c) => ({ type: c.type, node: c.node })) }, 'membership change');
+      }
       return Promise.reject(err);
     }
     this.kick();
+    return new Promise<void>((resolve, reject) => this.awaitConf(at, resolve, reject, null));
+  }
+
+  /**
+   * Waits until the conf entry at `at` is applied here (`previous`: the forward's timer, replaced by a new
+   * deadline now that the leader took the change). When the leader's answer came after this node applied
+   * the entry, the entry's remembered term tells whether it was ours.
+   */
+  private awaitConf(at: { index: number; term: number }, resolve: () => void, reject: (e: unknown) => void, previous: TimerHandle): void {
+    if (previous !== null) this.timers.clearTimeout(previous);
+    if (at.index <= this.applied) {
+      const seen = this.recentTerms[at.index % RECENT_TERMS];
+      // Not remembered: applied long ago (or under a snapshot); the leader answered with it, so it was ours.
+      if (seen === undefined || seen[0] !== at.index || seen[1] === at.term) resolve();
+      else reject(new ProposalDroppedError('the membership change was overwritten by a new leader'));
+      return;
+    }
+    const c: PendingConf = {
+      ...at, resolve, reject,
+      timer: this.timers.setTimeout(() => {
+        if (this.confs.get(at.index) === c) { this.confs.delete(at.index); reject(new TimeoutError('membership change', this.timeoutMs)); }
+      }, this.timeoutMs),
+    };
+    this.confs.set(at.index, c);
+  }
+
+  /** Sends a membership change or transfer to the leader; settled by its answer and the apply/leader change. */
+  private forwardConf(request: PendingConfForward['request'], what: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const c: PendingConf = {
-        ...at, resolve, reject,
+      const id = this.nextId();
+      const f: PendingConfForward = {
+        id, request, triedAt: -1, resolve, reject,
         timer: this.timers.setTimeout(() => {
-          if (this.confs.get(at.index) === c) { this.confs.delete(at.index); reject(new TimeoutError('membership change', this.timeoutMs)); }
+          if (this.confForwards.delete(id)) reject(new TimeoutError(what, this.timeoutMs));
         }, this.timeoutMs),
       };
-      this.confs.set(at.index, c);
+      this.confForwards.set(id, f);
+      this.sendConfForward(f);
     });
   }
 
-  /** Hands leadership to `to` (leader only); resolves once this node sees `to` as leader. */
+  private sendConfForward(f: PendingConfForward): void {
+    f.triedAt = this.ticks;
+    const to = this.leaderId ?? this.core!.status().leader;
+    if (to === null || to === this.id) return; // no leader known yet: retried on a later tick
+    const base = { type: 'ForwardConf' as const, from: this.id, to, id: f.id };
+    this.opts.transport.send(f.request.op === 'change'
+      ? { ...base, op: 'change', changes: f.request.changes }
+      : { ...base, op: 'transfer', target: f.request.target });
+  }
+
+  /**
+   * Hands leadership to `to`; resolves once this node sees `to` as leader. On a follower the request is
+   * forwarded to the leader (unless `forwardProposals` is false: {@link NotLeaderError}); the leader's
+   * refusal (`ConfChangeError`: not a voter) comes back typed.
+   */
   transferLeadership(to: NodeId): Promise<void> {
     if (this.state !== 'running') return Promise.reject(new StoppedError(`the node is ${this.state}`));
     try {
       this.core!.transferLeader(to);
     } catch (err) {
+      if (err instanceof NotLeaderError && this.forward) {
+        if (err.leader === to) return Promise.resolve();
+        return this.waitTransfer(to, this.forwardConf({ op: 'transfer', target: to }, 'leadership transfer'));
+      }
       return Promise.reject(err);
     }
     // The target campaigns with a flag that makes voters ignore their lease: ours is void for this term.
@@ -435,6 +521,23 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
         }, this.timeoutMs),
       };
       this.transfers.add(t);
+    });
+  }
+
+  /**
+   * A forwarded transfer: done when this node sees `to` lead; the forward (leader's answer) only reports a
+   * refusal, or the timeout when no leader took it. Either way the other waiter is dropped.
+   */
+  private waitTransfer(to: NodeId, forwarded: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const t: Waiter<void> & { to: NodeId } = {
+        to, resolve, reject,
+        timer: null, // the forward carries the deadline
+      };
+      this.transfers.add(t);
+      forwarded.catch((err: unknown) => {
+        if (this.transfers.delete(t)) reject(err);
+      });
     });
   }
 
@@ -461,7 +564,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
 
   private readonly handleMessage = (m: WireMessage): void => {
     if (this.state !== 'running' || !this.core) return;
-    if (isNodeMessage(m)) this.handleForward(m);
+    if (isNodeMessage(m)) this.handleNodeMessage(m);
     else {
       // Only answers a follower sends to the leader of the same term after it reset its election timer
       // for that leader count toward the lease (a rejecting AppendResp may answer a stale term).
@@ -473,6 +576,62 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     }
     this.kick();
   };
+
+  private handleNodeMessage(m: NodeMessage): void {
+    if (m.to !== this.id) return;
+    if (m.type === 'Forward') this.handleForward(m);
+    else if (m.type === 'ForwardConf') this.handleForwardConf(m);
+    else this.handleForwardConfResp(m);
+  }
+
+  /**
+   * A follower's membership change or transfer. A retry of a request answered in this term gets the same
+   * answer: proposing the change again would be refused (one change at a time) or applied twice.
+   */
+  private handleForwardConf(m: ForwardConfMsg): void {
+    if (this.role !== 'leader') return; // the follower retries once it knows the new leader
+    const kept = this.confAnswers.get(m.id);
+    if (kept && kept.term === this.term) { this.opts.transport.send(kept.resp); return; }
+    const resp: ForwardConfRespMsg = { type: 'ForwardConfResp', from: this.id, to: m.from, id: m.id, index: 0, term: 0 };
+    try {
+      if (m.op === 'change') {
+        const at = this.core!.proposeConfChange(m.changes);
+        resp.index = at.index;
+        resp.term = at.term;
+      } else {
+        this.core!.transferLeader(m.target);
+        if (m.target !== this.id) this.leaseBlockedTerm = this.term;
+      }
+    } catch (err) {
+      if (err instanceof NotLeaderError) return; // stepped down since the last Ready: the follower retries
+      const e = err instanceof Error ? err : new RaftError(String(err));
+      resp.error = { name: e.name, message: e.message.slice(0, 1024) };
+    }
+    this.confAnswers.set(m.id, { term: this.term, resp });
+    if (this.confAnswers.size > CONF_ANSWERS_KEPT) this.confAnswers.delete(this.confAnswers.keys().next().value!);
+    this.opts.transport.send(resp);
+  }
+
+  /** The leader's answer to one of our forwarded conf requests. */
+  private handleForwardConfResp(m: ForwardConfRespMsg): void {
+    const f = this.confForwards.get(m.id);
+    if (!f) return; // answered already (a duplicate), timed out, or not ours
+    this.confForwards.delete(m.id);
+    if (m.error) { this.settle(f, remoteError(m.error)); return; }
+    if (f.request.op === 'transfer') {
+      // Started: `observeRole` settles the caller once `to` leads; keep the deadline running for it.
+      const target = f.request.target;
+      this.timers.clearTimeout(f.timer);
+      const t = [...this.transfers].find((w) => w.to === target && w.timer === null);
+      if (t) {
+        t.timer = this.timers.setTimeout(() => {
+          if (this.transfers.delete(t)) t.reject(new TimeoutError('leadership transfer', this.timeoutMs));
+        }, this.timeoutMs);
+      }
+      return;
+    }
+    this.awaitConf({ index: m.index, term: m.term }, f.resolve, f.reject, f.timer);
+  }
 
   /** Followers' proposals: each is proposed unless applied already or already in our log this term. */
   private handleForward(m: ForwardMsg): void {
@@ -560,6 +719,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       if (due(p.triedAt)) this.submit(p);
     }
     for (const [ctx, r] of this.reads) if (r.index === null && due(r.triedAt)) this.submitRead(ctx, r);
+    for (const f of this.confForwards.values()) if (due(f.triedAt)) this.sendConfForward(f);
   }
 
   private settle<T>(w: Waiter<T>, error: unknown, value?: T): void {
@@ -618,6 +778,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private applyEntry(e: Entry): void {
     this.applied = e.index;
     this.appliedTerm = e.term;
+    this.recentTerms[e.index % RECENT_TERMS] = [e.index, e.term];
     if (e.type === 'conf') { this.applyConf(e); return; }
     if (e.data === null) return; // a new leader's empty entry (Raft §5.4.2)
     const envelope = isProposalData(e.data) ? e.data : null;
@@ -695,6 +856,10 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     if (rd.role !== prevRole || rd.leader !== prevLeader) this.emit('state changed', rd.role, rd.leader, this.term);
     for (const t of this.transfers) {
       if (rd.leader === t.to) { this.transfers.delete(t); this.settle(t, undefined); }
+    }
+    // A forwarded transfer whose target leads already needs no answer from the old leader.
+    for (const [id, f] of this.confForwards) {
+      if (f.request.op === 'transfer' && f.request.target === rd.leader) { this.confForwards.delete(id); this.settle(f, undefined); }
     }
     // A new leader is known: what waited for one, or went to the old one, is sent again at once.
     if (rd.leader !== null && rd.leader !== prevLeader) this.retryPending(true);
