@@ -157,6 +157,7 @@ describe('lab API (make / start / getState / ApplyMsg)', () => {
       const snap = msgs.find((m) => m.snapshotValid);
       assert.ok(snap !== undefined, `the lagging peer got a snapshot ApplyMsg (${JSON.stringify(msgs)})`);
       assert.ok(snap.snapshotIndex! > 0, 'the snapshot says which index it covers');
+      assert.equal(snap.snapshotTerm, lab.rafts[l]!.getState().term, "the snapshot carries its entry's term (one leader wrote them all)");
       assert.deepEqual(services[lagger], cmds, "the lagging peer's service state equals the commands in order");
       lab.rafts[l]!.start('after');
       await lab.until(() => services.every((s) => s.at(-1) === 'after'), 'a later command applies everywhere');

@@ -30,7 +30,7 @@ export interface ApplyMsg<C = unknown> {
   commandIndex: number;
   snapshotValid?: boolean;
   snapshot?: unknown;
-  /** Not known to the node layer when a snapshot is installed (RaftNode reports its index only): omitted. */
+  /** The term of the snapshot's last entry (RaftNode's `refresh` reports it after the index). */
   snapshotTerm?: number;
   snapshotIndex?: number;
 }
@@ -150,9 +150,9 @@ export function make<C = unknown>(peers: LabPeers, me: number, persister: Persis
     ...timing,
   });
   node.on('apply', (command, _result, entry) => deliver(applyCh, { commandValid: true, command, commandIndex: entry.index }));
-  // `refresh` follows `restore`, with the index the snapshot covers.
-  node.on('refresh', (index) => deliver(applyCh, {
-    commandValid: false, command: undefined, commandIndex: 0, snapshotValid: true, snapshot: restored, snapshotIndex: index,
+  // `refresh` follows `restore`, with the index the snapshot covers and that entry's term.
+  node.on('refresh', (index, term) => deliver(applyCh, {
+    commandValid: false, command: undefined, commandIndex: 0, snapshotValid: true, snapshot: restored, snapshotTerm: term, snapshotIndex: index,
   }));
   const ready = node.start();
   // Reported through `ready`; an unobserved failure must not become an unhandled rejection.
