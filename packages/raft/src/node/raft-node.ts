@@ -7,7 +7,9 @@
  *
  * Proposals carry a unique id in their entry, so a proposal retried after a leader change, or a forward
  * the network duplicated, is applied once. A follower forwards proposals to the leader (a node-layer
- * `Forward` message the core never sees) and settles the caller's promise when it applies the entry itself.
+ * `Forward` message the core never sees) and settles the caller's promise when it applies the entry itself;
+ * membership changes and transfers travel the same way (`ForwardConf`, answered by `ForwardConfResp`).
+ * Reads are ReadIndex by default, or served from a leader's lease on request (see {@link RaftNode.read}).
  * @module
  */
 import { ConfChangeError, NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
@@ -416,11 +418,11 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     return (sm.query ? sm.query(query as Q) : undefined) as A;
   }
 
-  /** Adds `node` as a learner (leader only); resolves once the change is applied on this node. */
+  /** Adds `node` as a learner; resolves once the change is applied on this node (forwarded from a follower). */
   addLearner(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'addLearner', node }]); }
-  /** Adds `node` as a voter, or promotes a learner (leader only). */
+  /** Adds `node` as a voter, or promotes a learner; see {@link changeMembership}. */
   addVoter(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'addVoter', node }]); }
-  /** Removes `node` from the cluster (leader only). */
+  /** Removes `node` from the cluster; see {@link changeMembership}. */
   removeNode(node: NodeId): Promise<void> { return this.changeMembership([{ type: 'remove', node }]); }
 
   /**
