@@ -465,6 +465,22 @@ describe('RaftNode lease reads', () => {
     assert.equal(sent, 0, 'without messages');
   }, lease));
 
+  it('a leader that started a leadership transfer serves no lease read in that term', () => withCluster(async (c, clock) => {
+    const leader = c.leader()!;
+    assert.equal((await settle(clock, leader.propose(put('l', 'v1')), 'write')).error, undefined, 'write ok');
+    await clock.advance(2 * TICK);
+    // The target never gets TimeoutNow, so the transfer does not happen, but it could have: the lease is void.
+    c.net.filter = (m) => m.type !== 'TimeoutNow';
+    void leader.transferLeadership(c.followers()[0]!.id).catch(() => {});
+    await flush();
+    let sent = 0;
+    c.net.filter = (m) => { sent++; return m.type !== 'TimeoutNow'; };
+    const r = leader.read('l');
+    await flush();
+    assert.ok(sent > 0, `the read took a ReadIndex round (${sent} messages)`);
+    assert.equal((await settle(clock, r, 'read during a transfer')).value, 'v1', 'and answered');
+  }, lease));
+
   it('a partitioned old leader never serves a lease read after its lease expired', () => withCluster(async (c, clock) => {
     const old = c.leader()!;
     assert.equal((await settle(clock, old.propose(put('l', 'v1')), 'write')).error, undefined, 'write ok');
