@@ -46,9 +46,9 @@ export function http(to: KvMember | TcpAddress, method: string, path: string, bo
   });
 }
 
-/** Polls `probe` until it gives a value (errors count as "not yet"), for at most WAIT_MS. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
+/** Polls `probe` until it gives a value (errors count as "not yet"), for at most `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
