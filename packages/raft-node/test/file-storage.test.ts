@@ -13,6 +13,16 @@ import { crashOp, entry, Model, snap } from './fixtures/model.js';
 
 const tempDir = (): Promise<string> => mkdtemp(join(tmpdir(), 'raftrtc-fs-'));
 
+/** The prototype every FileHandle shares, so a test can wrap its `sync` (FileStorage opens its own handles). */
+async function fileHandlePrototype(dir: string): Promise<{ sync: () => Promise<void> }> {
+  const { open } = await import('node:fs/promises');
+  const probe = await open(join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+  await probe.close();
+  await rm(join(dir, 'probe'));
+  return proto;
+}
+
 for (const [label, options] of [['default segments', {}], ['64-byte segments', { segmentBytes: 64 }]] as [string, FileStorageOptions][]) {
   runStorageConformance(`FileStorage (${label})`, async () => {
     const dir = await tempDir();
@@ -308,11 +318,7 @@ describe('FileStorage group commit', () => {
   it('fsyncs the segment once per save, plus the directory only when a segment is created', async () => {
     const dir = await tempDir();
     // Count syncs on every FileHandle by wrapping the shared prototype's method for the test's duration.
-    const { open } = await import('node:fs/promises');
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
-    await rm(join(dir, 'probe'));
+    const proto = await fileHandlePrototype(dir);
     const original = proto.sync;
     let syncs = 0;
     proto.sync = function (this: unknown) { syncs++; return original.call(this); };
@@ -341,11 +347,7 @@ describe('FileStorage group commit', () => {
 describe('FileStorage after an I/O failure', () => {
   it('refuses further writes once an fsync failed, and a reopen recovers', async () => {
     const dir = await tempDir();
-    const { open } = await import('node:fs/promises');
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
-    await rm(join(dir, 'probe'));
+    const proto = await fileHandlePrototype(dir);
     const original = proto.sync;
     try {
       const s = new FileStorage(dir);
