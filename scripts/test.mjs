@@ -22,5 +22,11 @@ if (tsc.status !== 0) { console.error('typecheck failed'); process.exit(1); }
 
 const only = process.argv.slice(2);
 const files = (only.length ? only : [...findTests(join(root, 'packages')), ...findTests(join(root, 'apps')), ...findTests(join(root, 'examples'))]).sort();
-const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
+const runner = [process.execPath, '--import', 'tsx', '--test', '--test-reporter=spec', ...files];
+// WebRTC must stay on loopback (docs/testing.md): as root, the whole run goes into a fresh network namespace whose
+// only interface is `lo`. Every test server binds 127.0.0.1, so nothing else notices.
+const isolate = process.getuid?.() === 0 && process.env.RAFTRTC_NO_NETNS !== '1' && spawnSync('unshare', ['-n', 'true']).status === 0;
+const res = isolate
+  ? spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', ...runner], { cwd: root, stdio: 'inherit' })
+  : spawnSync(runner[0], runner.slice(1), { cwd: root, stdio: 'inherit' });
 process.exit(res.status ?? 1);
