@@ -7,7 +7,8 @@
  * `loadRecoveryMs`: the first load write sent after the kill that succeeds, bounded by the 5 s client timeout).
  *
  * Options: `--concurrency=1,16,64,256 --seconds=10 --warmup=2 --repeats=3 --kills=5 --tick-ms=100
- * --election-ticks=10 --recovery-concurrency=16`. etcd gets `--heartbeat-interval=<tick-ms>
+ * --election-ticks=10 --recovery-concurrency=16 --kv-args="…"` (extra flags for our members, e.g.
+ * `--no-parallel-write`). etcd gets `--heartbeat-interval=<tick-ms>
  * --election-timeout=<tick-ms × election-ticks>`. Installs `etcd-server` with apt-get when `etcd` is not
  * on PATH.
  * @module
@@ -19,7 +20,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emit, type BenchOptions } from './lib/measure.js';
+import { emit, listOption, numberOption as numOption, type BenchOptions } from './lib/measure.js';
 
 const HOST = '127.0.0.1';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -123,7 +124,7 @@ function startMember(m: Member): void {
   m.child = track(spawn(m.cmd, m.args, { stdio: ['ignore', 'pipe', 'pipe'] }), m.name);
 }
 
-async function kvCluster(root: string, tickMs: number, electionTicks: number): Promise<System> {
+async function kvCluster(root: string, tickMs: number, electionTicks: number, extraArgs: string[]): Promise<System> {
   const ids = ['n1', 'n2', 'n3'];
   const raft = await Promise.all(ids.map(() => freePort()));
   const http = await Promise.all(ids.map(() => freePort()));
@@ -132,7 +133,7 @@ async function kvCluster(root: string, tickMs: number, electionTicks: number): P
     name: `kv-${id}`, clientPort: http[i]!, cmd: process.execPath,
     args: ['--import', 'tsx', KV_MAIN, '--id', id, '--peers', peers, '--listen', `${HOST}:${http[i]}`,
       '--data', join(root, 'kv', id), '--secret', 'kv-bench-secret', '--tick-ms', String(tickMs),
-      '--election-ticks', String(electionTicks), '--quiet'],
+      '--election-ticks', String(electionTicks), '--quiet', ...extraArgs],
   }));
   members.forEach(startMember);
   return {
@@ -329,15 +330,6 @@ async function recovery(sys: System, concurrency: number, kill: number): Promise
 
 // ------------------------------------------------------------------------------------------------ run
 
-function listOption(options: BenchOptions, key: string, fallback: number[]): number[] {
-  const v = options[key];
-  return v === undefined ? fallback : v.split(',').filter((x) => x.trim() !== '').map(Number);
-}
-function numOption(options: BenchOptions, key: string, fallback: number): number {
-  const v = options[key];
-  return v === undefined ? fallback : Number(v);
-}
-
 export async function run(options: BenchOptions): Promise<void> {
   const concurrencies = listOption(options, 'concurrency', [1, 16, 64, 256]);
   const seconds = numOption(options, 'seconds', 10);
@@ -347,6 +339,7 @@ export async function run(options: BenchOptions): Promise<void> {
   const tickMs = numOption(options, 'tick-ms', 100);
   const electionTicks = numOption(options, 'election-ticks', 10);
   const recoveryConcurrency = numOption(options, 'recovery-concurrency', 16);
+  const kvArgs = (options['kv-args'] ?? '').split(/\s+/).filter(Boolean);
 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -358,7 +351,7 @@ export async function run(options: BenchOptions): Promise<void> {
     tempDirs.push(root);
     mkdirSync(join(root, 'kv'));
     mkdirSync(join(root, 'etcd'));
-    const systems = [await kvCluster(root, tickMs, electionTicks), await etcdCluster(root, tickMs, electionTicks)];
+    const systems = [await kvCluster(root, tickMs, electionTicks, kvArgs), await etcdCluster(root, tickMs, electionTicks)];
     for (const s of systems) log(`${s.name}: leader ${s.members[await waitHealthy(s)]!.name}`);
 
     for (const concurrency of concurrencies) {

@@ -54,7 +54,8 @@ export function numberOption(options: BenchOptions, key: string, fallback: numbe
 export function listOption(options: BenchOptions, key: string, fallback: number[]): number[] {
   const v = options[key];
   if (v === undefined) return fallback;
-  return v.split(',').map((s) => {
+  // `--key=` is an empty list (e.g. `--concurrency=` runs only the kv benchmark's recovery phase).
+  return v.split(',').filter((s) => s.trim() !== '').map((s) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${key} takes positive integers, not ${s}`);
     return n;

@@ -19,7 +19,7 @@ const DEV_SECRET = 'raftrtc-kv-development-secret';
 /** A bad command line; printed with the usage and exit code 2. */
 class UsageError extends Error {}
 
-const USAGE = 'usage: kv --id <id> --peers <id=host:port,...> --listen <host:port> --data <dir> [--secret <s>] [--join] [--no-fsync] [--tick-ms <ms>] [--election-ticks <n>] [--quiet]';
+const USAGE = 'usage: kv --id <id> --peers <id=host:port,...> --listen <host:port> --data <dir> [--secret <s>] [--join] [--no-fsync] [--no-parallel-write] [--tick-ms <ms>] [--election-ticks <n>] [--quiet]';
 
 function log(event: string, fields: Record<string, unknown>): void {
   process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
@@ -46,7 +46,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
     args: argv,
     options: {
       id: { type: 'string' }, peers: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' },
-      secret: { type: 'string' }, join: { type: 'boolean' }, 'no-fsync': { type: 'boolean' }, quiet: { type: 'boolean' },
+      secret: { type: 'string' }, join: { type: 'boolean' }, 'no-fsync': { type: 'boolean' }, 'no-parallel-write': { type: 'boolean' }, quiet: { type: 'boolean' },
       'tick-ms': { type: 'string' }, 'election-ticks': { type: 'string' },
     },
     strict: true,
@@ -81,6 +81,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
       id: values.id!, peers, httpListen, dataDir: values.data!, secret,
       ...(values.join ? { voters: [] } : {}),
       ...(values['no-fsync'] ? { fsync: false } : {}),
+      ...(values['no-parallel-write'] ? { parallelWrite: false } : {}),
       ...(tickMs !== undefined ? { tickMs } : {}),
       ...(electionTicks !== undefined ? { electionTicks } : {}),
     },

@@ -25,6 +25,8 @@ export interface KvMemberOptions {
   /** Compact the log every this many applied entries (RaftNode's default 10 000); small in tests to exercise snapshots. */
   snapshotEvery?: number;
   fsync?: boolean;
+  /** RaftNode's `parallelWrite` (default true): the leader's fsync overlaps replication. */
+  parallelWrite?: boolean;
   maxBodyBytes?: number;
   log?: KvLog;
 }
@@ -78,6 +80,7 @@ export class KvMember {
       ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
       ...(options.electionTicks !== undefined ? { electionTicks: options.electionTicks } : {}),
       ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
+      ...(options.parallelWrite !== undefined ? { parallelWrite: options.parallelWrite } : {}),
     });
     this.node.on('error', (err) => log('kv.node-error', { id: this.id, error: err instanceof Error ? err.message : String(err) }));
     this.node.on('state changed', (role, leader, term) => { log('kv.state', { id: this.id, role, leader, term }); this.announce(); });

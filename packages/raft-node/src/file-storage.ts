@@ -13,7 +13,8 @@
  * where `crc` is the CRC-32 of the four length bytes followed by the payload, and the payload is one kind byte
  * followed by UTF-8 JSON.
  *
- * One `save()` appends exactly one log record, `{ e?: entries, h?: hardState }`, and fsyncs once. The
+ * One `save()` appends exactly one log record, `{ e?: entries, h?: hardState }`, and fsyncs once, unless all
+ * it carries is a new commit index (which a restarted node can relearn, so it is not worth an fsync). The
  * entries record carries its own truncation ("the stored entries from `e[0].index` on are replaced by these"),
  * so truncation and the replacing entries become durable together: a crash can never leave a truncation
  * without the entries that justified it, nor a hard state whose `commit` points past entries that did not
@@ -320,7 +321,16 @@ export class FileStorage implements Storage {
     }
     const rec: LogRecord = {};
     if (update.entries.length > 0) rec.e = update.entries as Entry[];
-    if (update.hardState) { rec.h = update.hardState; this.hardState = update.hardState; }
+    // Only a changed term or vote, or new entries, must be durable before the node answers anyone (Raft
+    // Figure 2). A commit index alone may be lost: the node relearns it from the leader or from a quorum
+    // after a restart, so that record is written without an fsync, off the commit path (etcd's MustSync).
+    const prev = this.hardState;
+    let mustSync = rec.e !== undefined || !!update.snapshot;
+    if (update.hardState) {
+      rec.h = update.hardState;
+      this.hardState = update.hardState;
+      if (!prev || prev.term !== update.hardState.term || prev.vote !== update.hardState.vote) mustSync = true;
+    }
     if (rec.e === undefined && rec.h === undefined && !update.snapshot) return;
 
     let created = false;
@@ -350,7 +360,7 @@ export class FileStorage implements Storage {
         this.lastIndex = lastE;
       }
     }
-    if (this.doFsync) await this.active!.sync();
+    if (this.doFsync && (mustSync || created)) await this.active!.sync();
     if (created) await this.syncDir();
     if (update.snapshot) {
       this.snapIndex = update.snapshot.index;

@@ -315,7 +315,7 @@ describe('FileStorage', () => {
 });
 
 describe('FileStorage group commit', () => {
-  it('fsyncs the segment once per save, plus the directory only when a segment is created', async () => {
+  it('fsyncs the segment once per save that changes entries, term or vote, plus the directory only when a segment is created', async () => {
     const dir = await tempDir();
     // Count syncs on every FileHandle by wrapping the shared prototype's method for the test's duration.
     const proto = await fileHandlePrototype(dir);
@@ -336,7 +336,17 @@ describe('FileStorage group commit', () => {
       syncs = 0;
       await s.save({ hardState: null, snapshot: null, entries: [] });
       assert.equal(syncs, 0, 'an empty save writes nothing');
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 12 }, snapshot: null, entries: [] });
+      assert.equal(syncs, 0, 'a new commit index alone is written without an fsync');
+      await s.save({ hardState: { term: 2, vote: null, commit: 12 }, snapshot: null, entries: [] });
+      assert.equal(syncs, 1, 'a new term is fsynced');
+      await s.save({ hardState: { term: 2, vote: 'b', commit: 12 }, snapshot: null, entries: [] });
+      assert.equal(syncs, 2, 'a new vote is fsynced');
       await s.close();
+      const back = new FileStorage(dir);
+      const st = await back.load();
+      assert.deepEqual(st.hardState, { term: 2, vote: 'b', commit: 12 }, 'every record reads back after a clean close');
+      await back.close();
     } finally {
       proto.sync = original;
       await rm(dir, { recursive: true, force: true });

@@ -2,8 +2,9 @@
  * `RaftNode`: runs a {@link RaftCore} by itself, in Node.js or a browser. It owns the clock (ticks), the
  * {@link Storage}, the {@link Transport} and the application's {@link StateMachine}, and handles each Ready
  * in the contract's order: persist (one `save` per Ready, awaited: a group commit), restore, apply, send,
- * `advance()`. Only one Ready is in flight; ticks and messages that arrive meanwhile go to the core and are
- * picked up by the next turn of the loop, so the more load, the more each save carries.
+ * `advance()` — except that a leader sends its appends while writing them (thesis §10.2.1, `parallelWrite`).
+ * Only one Ready is in flight; ticks and messages that arrive meanwhile go to the core and are picked up by
+ * the next turn of the loop, so the more load, the more each save carries.
  *
  * Proposals carry a unique id in their entry, so a proposal retried after a leader change, or a forward
  * the network duplicated, is applied once. A follower forwards proposals to the leader (a node-layer
@@ -15,8 +16,9 @@
 import { ConfChangeError, NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
 import { isQuorum } from '../core/quorum.js';
 import { RaftCore, type RaftStatus } from '../core/raft.js';
+import { maySendBeforePersist } from '../core/parallel-write.js';
 import type {
-  ConfChange, ConfEntryData, Entry, NodeId, Ready, ReadState, Role, Snapshot,
+  ConfChange, ConfEntryData, Entry, HardState, NodeId, Ready, ReadState, Role, Snapshot,
 } from '../core/types.js';
 import {
   AppliedIds, isNodeSnapshotData, isProposalData, type NodeSnapshotData, type ProposalData,
@@ -66,6 +68,12 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, A = unkn
   proposalTimeoutMs?: number;
   /** Default true: a follower forwards proposals to the leader; false: they reject with {@link NotLeaderError}. */
   forwardProposals?: boolean;
+  /**
+   * Default true: a leader sends a Ready's appends while that Ready is being written (Raft thesis §10.2.1),
+   * in the cases {@link maySendBeforePersist} allows, so its own fsync overlaps the followers'. False: every
+   * message waits for the write, as the core's contract states in general.
+   */
+  parallelWrite?: boolean;
   /** Default: the host's global timers. */
   timers?: Timers;
   /** Randomness for election timeouts (default Math.random). */
@@ -219,6 +227,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private looping = false;
 
   private term = 0;
+  /** The hard state storage holds: what {@link maySendBeforePersist} compares a Ready with. */
+  private durable: HardState | null = null;
   private role: Role = 'follower';
   private leaderId: NodeId | null = null;
   private applied = 0;
@@ -296,6 +306,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       },
     });
     this.term = stored.hardState?.term ?? 0;
+    this.durable = stored.hardState ?? null;
     await this.opts.transport.start(this.handleMessage);
     if (this.isStopped()) return;
     this.state = 'running';
@@ -755,9 +766,12 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   /** One Ready, in the contract's order: persist, restore, apply, send, advance. */
   private async handleReady(rd: Ready): Promise<void> {
     const core = this.core!;
+    const sentEarly = this.opts.parallelWrite !== false && maySendBeforePersist(rd, this.durable);
+    if (sentEarly) for (const m of rd.messages) this.opts.transport.send(m);
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       await this.opts.storage.save({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
       this.saves++;
+      if (rd.hardState) this.durable = rd.hardState;
     }
     // Stopped during the save: nothing of this Ready may leave the node any more.
     if (this.isStopped()) return;
@@ -766,7 +780,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     if (rd.snapshot) this.restoreSnapshot(rd.snapshot);
     const appliedBefore = this.applied;
     for (const e of rd.committed) this.applyEntry(e);
-    for (const m of rd.messages) this.opts.transport.send(m);
+    if (!sentEarly) for (const m of rd.messages) this.opts.transport.send(m);
     for (const rs of rd.readStates) this.handleReadState(rs);
     core.advance();
     if (this.applied > appliedBefore) {

@@ -64,6 +64,8 @@ export class SimNode<SM extends StateMachine> implements NodeView<SM> {
   reads: ReadRecord[] = [];
   /** Reads not yet served, oldest first. */
   pending: PendingRead<SM>[] = [];
+  /** A Ready's write is under way (with `diskMs`): no further Ready until it is done. */
+  writing = false;
 
   constructor(
     readonly id: NodeId,

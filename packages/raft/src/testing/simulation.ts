@@ -9,7 +9,8 @@
  * @module
  */
 import type { Message } from '../core/messages.js';
-import type { ConfChange, Entry, NodeId, ReadState, Role, Snapshot } from '../core/types.js';
+import type { ConfChange, Entry, NodeId, ReadState, Ready, Role, Snapshot } from '../core/types.js';
+import { maySendBeforePersist } from '../core/parallel-write.js';
 import { RaftCore } from '../index.js';
 import { SimulationError, type RunInfo } from './errors.js';
 import { EventQueue } from './event-queue.js';
@@ -38,6 +39,17 @@ export interface SimulationOptions<SM extends StateMachine = KvStateMachine> {
   checkQuorum?: boolean;
   /** Compact a node's log every this many applied entries; 0 (default) never. */
   snapshotEvery?: number;
+  /**
+   * Virtual milliseconds a Ready's write may take, drawn from [1, diskMs] per write; 0 (default): writes
+   * are instantaneous. While a write is under way the node goes on stepping messages and ticks, as a real
+   * node does, and a crash loses the write.
+   */
+  diskMs?: number;
+  /**
+   * Whether a leader sends a Ready's messages before that Ready's write is durable, where
+   * {@link maySendBeforePersist} allows it (what `RaftNode` does). Default false. Meaningful with `diskMs`.
+   */
+  parallelWrite?: boolean;
   network?: Partial<NetworkConfig>;
   /** The core under test; default `RaftCore`. */
   core?: CoreConstructor;
@@ -53,12 +65,14 @@ export interface SimulationOptions<SM extends StateMachine = KvStateMachine> {
 /** What one {@link Simulation.step} did. */
 export type StepResult =
   | { at: number; kind: 'tick'; node: NodeId }
+  | { at: number; kind: 'written'; node: NodeId }
   | { at: number; kind: 'deliver'; message: Message }
   | { at: number; kind: 'drop'; message: Message; reason: DropReason };
 
 type SimEvent<SM extends StateMachine> =
   | { kind: 'tick'; node: SimNode<SM>; incarnation: number }
-  | { kind: 'deliver'; message: Message; from: SimNode<SM>; to: SimNode<SM>; fromIncarnation: number; toIncarnation: number };
+  | { kind: 'deliver'; message: Message; from: SimNode<SM>; to: SimNode<SM>; fromIncarnation: number; toIncarnation: number }
+  | { kind: 'written'; node: SimNode<SM>; incarnation: number; rd: Ready; term: number; sent: boolean };
 
 /** A core that still has a Ready after this many rounds in a row is taken to be stuck in a loop. */
 const MAX_READY_ROUNDS = 10_000;
@@ -86,6 +100,8 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
   private readonly preVote: boolean | undefined;
   private readonly checkQuorum: boolean | undefined;
   private readonly snapshotEvery: number;
+  private readonly diskMs: number;
+  private readonly parallelWrite: boolean;
   private readonly replay: string | undefined;
   private clock = 0;
 
@@ -106,6 +122,9 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
     this.preVote = options.preVote;
     this.checkQuorum = options.checkQuorum;
     this.snapshotEvery = options.snapshotEvery ?? 0;
+    this.diskMs = options.diskMs ?? 0;
+    if (!Number.isInteger(this.diskMs) || this.diskMs < 0) throw new RangeError('diskMs must be a non-negative integer');
+    this.parallelWrite = options.parallelWrite ?? false;
     this.Core = options.core ?? RaftCore;
     // Without a factory SM is KvStateMachine (the type parameter's default), so the cast only names that.
     this.makeMachine = options.stateMachine ?? (() => new KvStateMachine() as unknown as SM);
@@ -187,6 +206,7 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
     node.role = null;
     node.incarnation++;
     node.pending = [];
+    node.writing = false;
     this.observer?.onCrash?.(id);
   }
 
@@ -270,6 +290,14 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
     if (!ev) return null;
     this.clock = ev.at;
     const e = ev.item;
+    if (e.kind === 'written') {
+      const node = e.node;
+      if (node.incarnation !== e.incarnation || !node.core) return null;
+      node.writing = false;
+      this.finishReady(node, e.rd, e.term, e.sent);
+      this.settle(node);
+      return { at: this.clock, kind: 'written', node: node.id };
+    }
     if (e.kind === 'tick') {
       const node = e.node;
       if (node.incarnation !== e.incarnation || !node.core) return null;
@@ -338,26 +366,40 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
     const core = node.core;
     if (!core) return 0;
     let rounds = 0;
-    while (this.guard(node, 'hasReady()', () => core.hasReady())) {
+    while (!node.writing && this.guard(node, 'hasReady()', () => core.hasReady())) {
       if (++rounds > MAX_READY_ROUNDS) throw new SimulationError(`${node.id}: hasReady() stayed true for ${MAX_READY_ROUNDS} Readys`, this.runInfo());
       const rd = this.guard(node, 'ready()', () => core.ready());
       const term = core.status().term;
-      // 1. Persist.
-      this.invariants.beforePersist(node.id, rd, term, node.durable);
-      node.durable.persist(rd.hardState, rd.snapshot, rd.entries);
-      this.invariants.afterPersist(node.id, rd, node.durable);
-      this.noteRole(node, rd.role, term);
-      // 2. Restore the state machine. 3. Apply.
-      if (rd.snapshot) this.restoreMachine(node, rd.snapshot);
-      for (const e of rd.committed) this.apply(node, e);
-      for (const rs of rd.readStates) this.answerRead(node, rs);
-      // 4. Send.
-      for (const m of rd.messages) this.send(node, m);
-      // 5. Advance.
-      this.guard(node, 'advance()', () => core.advance());
-      this.maybeCompact(node, core);
+      const sent = this.parallelWrite && maySendBeforePersist(rd, node.durable.hardState);
+      if (sent) for (const m of rd.messages) this.send(node, m);
+      const writes = rd.hardState !== null || rd.snapshot !== null || rd.entries.length > 0;
+      if (this.diskMs > 0 && writes) {
+        node.writing = true;
+        this.queue.push(this.clock + 1 + this.rng.int(this.diskMs), { kind: 'written', node, incarnation: node.incarnation, rd, term, sent });
+        return rounds;
+      }
+      this.finishReady(node, rd, term, sent);
     }
     return rounds;
+  }
+
+  /** The rest of a Ready once its write is done, in the contract's order; `sent`: the messages went out already. */
+  private finishReady(node: SimNode<SM>, rd: Ready, term: number, sent: boolean): void {
+    const core = node.core as CoreLike;
+    // 1. Persist.
+    this.invariants.beforePersist(node.id, rd, term, node.durable);
+    node.durable.persist(rd.hardState, rd.snapshot, rd.entries);
+    this.invariants.afterPersist(node.id, rd, node.durable);
+    this.noteRole(node, rd.role, term);
+    // 2. Restore the state machine. 3. Apply.
+    if (rd.snapshot) this.restoreMachine(node, rd.snapshot);
+    for (const e of rd.committed) this.apply(node, e);
+    for (const rs of rd.readStates) this.answerRead(node, rs);
+    // 4. Send.
+    if (!sent) for (const m of rd.messages) this.send(node, m);
+    // 5. Advance.
+    this.guard(node, 'advance()', () => core.advance());
+    this.maybeCompact(node, core);
   }
 
   private noteRole(node: SimNode<SM>, role: Role, term: number): void {

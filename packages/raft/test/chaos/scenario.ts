@@ -66,6 +66,9 @@ export function runChaos(seed: number, options: { phases?: number } = {}): Chaos
     checkQuorum: pick.chance(0.8),
     snapshotEvery: pick.pick([0, 5, 20, 50]),
     network: { minDelayMs: 1, maxDelayMs: 5 + pick.int(40), wire: 'json' },
+    // Slow disks and leaders writing in parallel with replication, as RaftNode runs.
+    diskMs: pick.chance(0.6) ? 1 + pick.int(8) : 0,
+    parallelWrite: pick.chance(0.7),
     replay: `npm run chaos -- --seed ${seed}`,
   });
   const rng = sim.fork();
