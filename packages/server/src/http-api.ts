@@ -1,0 +1,211 @@
+/**
+ * The HTTP API: rooms, connection tokens, ICE configuration. JSON in and out; every error is
+ * `{ error: { code, message } }` with a stable `code` (see docs/signaling.md).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { signJwt } from './jwt.js';
+import type { Logger } from './log.js';
+import type { ServerMetrics } from './metrics.js';
+import type { IceServer, Limits, Timing } from './options.js';
+import type { KeyedBuckets } from './rate-limit.js';
+import { RoomError, ROOM_NAME, type RoomRegistry } from './rooms.js';
+import { roomChannel } from './signaling-messages.js';
+
+/** Codes of API errors other than the room ones ({@link RoomError}). */
+export type ApiErrorCode = 'bad_request' | 'invalid_json' | 'body_too_large' | 'invalid_name' | 'not_found' | 'method_not_allowed' | 'too_many_requests' | 'internal';
+
+/** A refused API request. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+    /** Extra response headers, e.g. `Allow` or `Retry-After`. */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The answer of `POST /api/rooms/:room/token`. */
+export interface TokenResponse {
+  /** Connection token (HS256): `sub` = peerId, `info` = { name }, `iat`, `exp`. */
+  readonly token: string;
+  /** Subscription token for `channel` (HS256): `sub` = peerId, `channel`, `iat`, `exp`. */
+  readonly subscriptionToken: string;
+  /** The WebSocket endpoint to connect to. */
+  readonly url: string;
+  /** `room:<room>`. */
+  readonly channel: string;
+  readonly peerId: string;
+  readonly iceServers: readonly IceServer[];
+}
+
+/** What the API needs from the server. */
+export interface ApiContext {
+  readonly rooms: RoomRegistry;
+  readonly secret: Uint8Array;
+  readonly iceServers: readonly IceServer[];
+  readonly limits: Limits;
+  readonly timing: Timing;
+  readonly metrics: ServerMetrics;
+  readonly log: Logger;
+  readonly postBuckets: KeyedBuckets;
+  readonly publicUrl: string | undefined;
+  readonly trustProxy: boolean;
+  readonly clientIp: (req: IncomingMessage) => string;
+}
+
+/** Display names: 1–64 characters after trimming, no control characters. */
+export const MAX_NAME_LENGTH = 64;
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readJsonBody(req: IncomingMessage, max: number): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) throw new ApiError(413, 'body_too_large', `request bodies are at most ${max} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new ApiError(413, 'body_too_large', `request bodies are at most ${max} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError(400, 'invalid_json', 'the body is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ApiError(400, 'bad_request', 'the body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function displayName(value: unknown): string {
+  const name = typeof value === 'string' ? value.trim() : '';
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new ApiError(400, 'invalid_name', `name must be 1–${MAX_NAME_LENGTH} characters (after trimming), without control characters`);
+  }
+  return name;
+}
+
+function roomParam(raw: string): string {
+  let room: string;
+  try {
+    room = decodeURIComponent(raw);
+  } catch {
+    room = '';
+  }
+  if (!ROOM_NAME.test(room)) throw new RoomError('invalid_room_name', 'room names are 1–64 characters of A–Z, a–z, 0–9, _ and -');
+  return room;
+}
+
+function allow(methods: string, method: string | undefined): void {
+  if (!methods.split(', ').includes(method ?? '')) throw new ApiError(405, 'method_not_allowed', `use ${methods}`, { allow: methods });
+}
+
+/** Creates the handler of every `/api/…` request. */
+export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void> {
+  const wsUrl = (req: IncomingMessage): string => {
+    if (ctx.publicUrl) return ctx.publicUrl;
+    const forwardedHttps = ctx.trustProxy && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https';
+    return `${forwardedHttps ? 'wss' : 'ws'}://${req.headers.host ?? '127.0.0.1'}/connection/websocket`;
+  };
+
+  const issueToken = async (req: IncomingMessage, room: string, body: Record<string, unknown>): Promise<TokenResponse> => {
+    const name = displayName(body.name);
+    if (body.create !== undefined && typeof body.create !== 'boolean') throw new ApiError(400, 'bad_request', 'create must be a boolean');
+    if (!ctx.rooms.info(room)) {
+      if (body.create !== true) throw new RoomError('room_not_found', `no room ${room}`);
+      try {
+        await ctx.rooms.create(room, body.password);
+      } catch (err) {
+        // Someone created it meanwhile: join that room instead, with its password.
+        if (!(err instanceof RoomError && err.code === 'room_exists')) throw err;
+      }
+    }
+    await ctx.rooms.admit(room, body.password);
+    const peerId = randomBytes(12).toString('base64url');
+    const channel = roomChannel(room);
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + ctx.timing.tokenTtlSeconds;
+    return {
+      token: signJwt({ sub: peerId, info: { name }, iat, exp }, ctx.secret),
+      subscriptionToken: signJwt({ sub: peerId, channel, iat, exp }, ctx.secret),
+      url: wsUrl(req),
+      channel,
+      peerId,
+      iceServers: ctx.iceServers,
+    };
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
+    const parts = pathname.split('/').filter((p) => p !== '');
+    // parts[0] is 'api': the server routes only /api and /api/… here.
+    if (req.method === 'POST' && !ctx.postBuckets.take(ctx.clientIp(req))) {
+      throw new ApiError(429, 'too_many_requests', `over ${ctx.limits.httpRequestsPerSecond} requests per second from this address`, { 'retry-after': '1' });
+    }
+    if (parts.length === 2 && parts[1] === 'config') {
+      allow('GET, HEAD', req.method);
+      return sendJson(res, 200, { iceServers: ctx.iceServers });
+    }
+    if (parts.length === 2 && parts[1] === 'rooms') {
+      allow('POST', req.method);
+      const body = await readJsonBody(req, ctx.limits.maxBodyBytes);
+      return sendJson(res, 201, await ctx.rooms.create(body.name, body.password));
+    }
+    if (parts.length === 3 && parts[1] === 'rooms') {
+      allow('GET, HEAD', req.method);
+      const room = roomParam(parts[2]!);
+      const info = ctx.rooms.info(room);
+      if (!info) throw new RoomError('room_not_found', `no room ${room}`);
+      return sendJson(res, 200, info);
+    }
+    if (parts.length === 4 && parts[1] === 'rooms' && parts[3] === 'token') {
+      allow('POST', req.method);
+      const room = roomParam(parts[2]!);
+      const body = await readJsonBody(req, ctx.limits.maxBodyBytes);
+      const answer = await issueToken(req, room, body);
+      ctx.log.info('token issued', { room, peerId: answer.peerId, ip: ctx.clientIp(req) });
+      return sendJson(res, 200, answer);
+    }
+    throw new ApiError(404, 'not_found', `no API at ${pathname}`);
+  };
+
+  return async (req, res, pathname) => {
+    try {
+      await route(req, res, pathname);
+      ctx.metrics.httpRequests({ status: String(res.statusCode) });
+    } catch (err) {
+      let status = 500;
+      let code: string = 'internal';
+      let message = 'internal error';
+      const headers: Record<string, string> = err instanceof ApiError ? { ...err.headers } : {};
+      if (err instanceof ApiError || err instanceof RoomError) {
+        status = err.status;
+        code = err.code;
+        message = err.message;
+      } else {
+        ctx.log.error('API request failed', { path: pathname, error: err instanceof Error ? err.stack : String(err) });
+      }
+      ctx.metrics.httpRequests({ status: String(status) });
+      ctx.metrics.refusals({ kind: 'http', code });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // A body too large is not read to its end: close the connection rather than drain it.
+      if (status === 413) headers.connection = 'close';
+      sendJson(res, status, { error: { code, message } }, headers);
+    }
+  };
+}
