@@ -15,7 +15,7 @@ export interface BootstrapView {
   now: number;
   /** When this peer joined the room. */
   joinedAt: number;
-  /** How long to wait for peers whose state is unknown before bootstrapping anyway. */
+  /** How long a peer that does not know who was in the room at join waits before it bootstraps. */
   timeoutMs: number;
   /**
    * The room's other peers according to signaling when this peer joined, read after its own presence was
@@ -26,6 +26,8 @@ export interface BootstrapView {
   connected: ReadonlySet<NodeId>;
   /** The last state each connected peer announced. */
   states: ReadonlyMap<NodeId, RoomPeerState>;
+  /** Peers whose presence left the room (signaling said so). */
+  left: ReadonlySet<NodeId>;
 }
 
 /** The outcome of {@link planBootstrap}. */
@@ -39,15 +41,17 @@ export type BootstrapDecision =
  * 1. A connected peer that is a member means a cluster exists: wait, its leader adds us.
  * 2. Among the peers that could bootstrap (this one, and every connected peer that is `fresh` or has not
  *    said yet), only the lowest id does; the others wait for it.
- * 3. The lowest id bootstraps at once when it knows every rival: each peer listed at join is connected and
- *    has announced its state. Otherwise it waits until `timeoutMs` after joining (a listed peer that never
- *    connects has left, or cannot reach us, and cannot add us either), then bootstraps. A connected peer
- *    still silent by then runs no membership and stops counting as a rival.
- * A lower-id rival that is `fresh` bootstraps by its own deadline at the latest, so waiting for it ends.
+ * 3. The lowest id bootstraps once it knows every peer listed at join: each is connected and has announced
+ *    its state, or its presence left. A listed peer we cannot reach yet may be a member: bootstrapping
+ *    beside it would make a second cluster, so we wait for the mesh to connect it or signaling to drop it.
+ * 4. Without a list (`peersAtJoin` null) nothing tells us who is there: after `timeoutMs` the peer
+ *    bootstraps unless rule 1 or 2 holds. This can split the room if a member's channel opens later than
+ *    that; give the list whenever signaling has one. A connected peer still silent by then runs no
+ *    membership and stops counting as a rival.
+ * A lower-id rival that is `fresh` bootstraps as soon as it knows its own rivals, so waiting for it ends.
  */
 export function planBootstrap(v: BootstrapView): BootstrapDecision {
-  const deadline = v.joinedAt + v.timeoutMs;
-  const expired = v.now >= deadline;
+  const expired = v.now >= v.joinedAt + v.timeoutMs;
   const rivals: NodeId[] = [];
   let silent = false;
   for (const p of v.connected) {
@@ -56,14 +60,14 @@ export function planBootstrap(v: BootstrapView): BootstrapDecision {
     if (s === 'fresh') rivals.push(p);
     else if (s === undefined) {
       silent = true;
-      if (!expired) rivals.push(p);
+      if (!expired || v.peersAtJoin !== null) rivals.push(p);
     }
   }
   if (rivals.some((p) => p < v.self)) return { action: 'wait', reason: 'lower-id' };
-  const allKnown = v.peersAtJoin !== null && !silent && v.peersAtJoin.every((p) => v.connected.has(p) && v.states.has(p));
-  if (allKnown) return { action: 'bootstrap', reason: v.peersAtJoin!.length === 0 && rivals.length === 0 ? 'first' : 'lowest-id' };
-  if (expired) return { action: 'bootstrap', reason: 'timeout' };
-  return { action: 'wait', reason: 'unknown-peers' };
+  if (v.peersAtJoin === null) return expired ? { action: 'bootstrap', reason: 'timeout' } : { action: 'wait', reason: 'unknown-peers' };
+  const known = (p: NodeId): boolean => v.left.has(p) || (v.connected.has(p) && v.states.has(p));
+  if (silent || !v.peersAtJoin.every(known)) return { action: 'wait', reason: 'unknown-peers' };
+  return { action: 'bootstrap', reason: v.peersAtJoin.length === 0 && rivals.length === 0 ? 'first' : 'lowest-id' };
 }
 
 /** A peer whose channel closed, and why; `since` on the driver's clock. */
@@ -108,8 +112,10 @@ const members = (conf: ConfState): NodeId[] => [...new Set([...conf.voters, ...c
  * 1. Remove a member that left the room (presence leave) or announced it is leaving.
  * 2. Remove a member unreachable for `graceMs` or longer.
  * 3. Promote a connected learner that has caught up (its match reached the leader's commit index).
- * 4. Add a connected peer that announced a state other than `leaving` and is not a member, as a learner
- *    (a voter only once caught up: a slow newcomer must not weaken the quorum while it copies the log).
+ * 4. Add a connected peer that announced `fresh` or `waiting` and is not a member, as a learner (a voter
+ *    only once caught up: a slow newcomer must not weaken the quorum while it copies the log). A peer that
+ *    says `member` while not in our configuration belongs to another cluster: adding it would overwrite its
+ *    log with ours, so it is left alone (a member we removed says `waiting`, see `RoomMembership`).
  * Removals come first: they shrink the quorum the later changes need. Peers are taken in id order, so the
  * plan is deterministic.
  */
@@ -138,7 +144,7 @@ export function planMembership(v: MembershipView): MembershipAction | null {
   const isMember = new Set(others);
   for (const p of [...v.connected].sort()) {
     const s = v.states.get(p);
-    if (p === v.self || isMember.has(p) || s === undefined || s === 'leaving') continue;
+    if (p === v.self || isMember.has(p) || (s !== 'fresh' && s !== 'waiting')) continue;
     candidates.push({ type: 'addLearner', node: p });
   }
   return candidates.find(ok) ?? null;

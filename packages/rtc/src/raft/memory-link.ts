@@ -80,10 +80,16 @@ export class MemoryMesh {
     for (const other of this.peers.keys()) if (other !== id) this.disconnect(id, other, reason);
   }
 
-  /** `id` leaves the room: every link closes with `left` and it can never connect again. */
-  remove(id: NodeId): void {
-    this.isolate(id, 'left');
+  /**
+   * `id`'s presence leaves the room: every other peer gets `disconnected(id, 'left')`, linked to it or not
+   * (presence is room-wide), its links close, and it can never connect again.
+   */
+  leave(id: NodeId): void {
+    for (const other of this.peers.keys()) if (other !== id) this.open.delete(pairKey(id, other));
     this.peers.delete(id);
+    queueMicrotask(() => {
+      for (const cb of this.peers.values()) cb.disconnected?.(id, 'left');
+    });
   }
 
   /** Delivers `payload` to `to` as if `from` had sent it on their open link, bypassing the sender's link. */

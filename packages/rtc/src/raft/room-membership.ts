@@ -56,12 +56,12 @@ export interface RoomMembershipOptions<N extends RaftNode<unknown, unknown, unkn
   /**
    * The room's other peers according to signaling when this peer joined, read after its own presence was
    * visible; null (default) when unknown, which makes a lone peer wait `bootstrapTimeoutMs` before it
-   * bootstraps. See {@link planBootstrap}.
+   * bootstraps and can split a room whose members connect later than that. See {@link planBootstrap}.
    */
   peersAtJoin?: readonly NodeId[] | null;
   /** How long a member may stay unreachable before the leader removes it. Default 10 000. */
   graceMs?: number;
-  /** How long a peer waits for peers it does not know yet before it bootstraps. Default 5 000. */
+  /** Without `peersAtJoin`: how long a peer waits for the others before it bootstraps. Default 5 000. */
   bootstrapTimeoutMs?: number;
   /** How often the leader re-plans without an event (catch-up progress, grace periods). Default 100. */
   checkIntervalMs?: number;
@@ -420,8 +420,22 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
 
   private computeState(st: RaftNodeStatus): RoomPeerState {
     if (this.leaving) return 'leaving';
-    if (this.inConf(st)) return 'member';
+    if (this.inConf(st) && !this.orphaned(st)) return 'member';
     return st.lastIndex === 0 ? 'fresh' : 'waiting';
+  }
+
+  /**
+   * Whether this member was removed without learning it: a leader stops replicating to a member as soon as
+   * it appends the change removing it, so a peer removed while unreachable still finds itself in its own
+   * configuration. It hears from no leader, while a connected peer announces that it leads a configuration
+   * without us. Saying `waiting` then lets that leader add us back.
+   */
+  private orphaned(st: RaftNodeStatus): boolean {
+    if (st.leader !== null) return false;
+    for (const [p, m] of this.states) {
+      if (m.leader === p && m.state === 'member' && !m.voters.includes(this.id) && !m.learners.includes(this.id)) return true;
+    }
+    return false;
   }
 
   private stateMessage(to: NodeId): RoomStateMessage | null {
@@ -465,6 +479,7 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     return {
       self: this.id, now: this.now(), joinedAt: this.joinedAt, timeoutMs: this.bootstrapTimeoutMs,
       peersAtJoin: this.opts.peersAtJoin ?? null, connected: new Set(this.hub.connectedPeers()), states: this.peerStates(),
+      left: new Set([...this.down].filter(([, d]) => d.reason === 'left').map(([p]) => p)),
     };
   }
 
