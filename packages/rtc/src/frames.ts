@@ -20,8 +20,11 @@ const CHUNK_KIND = 1;
 
 /** A chat text (the seed's legacy `{ type: 'message', content }`). */
 export interface MessageFrame { type: 'message'; content: string }
-/** A Raft message as a plain JSON object; the Raft transport validates it with the Raft codec. */
-export interface RaftFrame { type: 'raft'; message: Record<string, unknown> }
+/**
+ * A Raft message: any JSON value (an object, or the Raft codec's text). The Raft transport validates it; this
+ * layer only guarantees it is JSON and within the size limit.
+ */
+export interface RaftFrame { type: 'raft'; message: unknown }
 /** A follower's chat message forwarded to the leader. */
 export interface ClientMessageFrame { type: 'client-message'; message: unknown }
 /** Announces a file whose chunks follow on the bulk channel under the same `id`. */
@@ -70,9 +73,9 @@ export function validateControlFrame(v: unknown, maxChunkBytes: number): Control
     case 'message':
       return typeof v.content === 'string' ? { type: 'message', content: v.content } : null;
     case 'raft':
-      return isPlainObject(v.message) ? { type: 'raft', message: v.message } : null;
+    case 'raft':
     case 'client-message':
-      return 'message' in v && v.message !== undefined ? { type: 'client-message', message: v.message } : null;
+      return v.message !== undefined ? { type: v.type, message: v.message } : null;
     case 'file-meta': {
       const { id, name, size, mime, chunkSize } = v;
       if (!isUint32(id) || !isSafeNonNegative(size)) return null;

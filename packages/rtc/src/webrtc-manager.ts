@@ -298,17 +298,16 @@ export class WebRTCManager {
   }
 
   /**
-   * Sends a Raft message (a JSON object, e.g. a `@raftrtc/raft` `WireMessage`) on the control channel, never
-   * behind file data. Best effort, like the network Raft assumes.
+   * Sends a Raft message on the control channel, never behind file data: any JSON value, typically a
+   * `@raftrtc/raft` `WireMessage` or its codec text; the receiver gets the same value. Best effort, like the
+   * network Raft assumes, and in order per peer.
    * @returns false if the peer is not connected (the message is dropped).
-   * @throws {FrameEncodeError} `message` is not a JSON-serializable object.
+   * @throws {FrameEncodeError} `message` is not JSON-serializable (or `undefined`).
    * @throws {FrameTooLargeError} the frame exceeds `limits.maxControlFrameBytes`.
    */
   sendRaftMessage(peerId: string, message: unknown): boolean {
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-      throw new FrameEncodeError('a raft message is a JSON object');
-    }
-    return this.#send(peerId, { type: 'raft', message: message as Record<string, unknown> });
+    if (message === undefined) throw new FrameEncodeError('a raft message cannot be undefined');
+    return this.#send(peerId, { type: 'raft', message });
   }
 
   /**
@@ -391,7 +390,7 @@ export class WebRTCManager {
   setOnPeerDisconnected(cb: Handler<[peerId: string, reason: DisconnectReason]>): void { this.#onPeerDisconnected = cb; }
   /** A remote media stream: `(peerId, stream)`. */
   setOnStream(cb: Handler<[peerId: string, stream: MediaStream]>): void { this.#onStream = cb; }
-  /** Raft messages as received (a JSON object, not yet validated by the Raft codec): `(peerId, message)`. */
+  /** Raft messages as received (the JSON value sent, not yet validated by the Raft codec): `(peerId, message)`. */
   setOnRaftMessage(cb: Handler<[peerId: string, message: unknown]>): void { this.#onRaftMessage = cb; }
   /** `client-message`s (followers' chat for the leader): `(peerId, message)`. */
   setOnClientMessage(cb: Handler<[peerId: string, message: unknown]>): void { this.#onClientMessage = cb; }
