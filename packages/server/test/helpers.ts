@@ -14,7 +14,8 @@ export interface Running {
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<Running> {
-  const server = createServer({ secret: SECRET, logLevel: 'silent', ...options });
+  // The HTTP POST rate limit would throttle tests that issue many tokens; the tests of that limit set their own.
+  const server = createServer({ secret: SECRET, logLevel: 'silent', ...options, limits: { httpRequestsPerSecond: 1000, httpBurst: 1000, ...options.limits } });
   const { port } = await server.listen(0);
   return { server, base: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/connection/websocket` };
 }
