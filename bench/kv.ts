@@ -14,7 +14,7 @@
  * @module
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -261,16 +261,46 @@ function percentile(sorted: number[], p: number): number {
 const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 0.5);
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
-async function measure(sys: System, concurrency: number, seconds: number, warmup: number): Promise<{ writesPerSec: number; p50Ms: number; p99Ms: number; errors: number }> {
+const CLOCK_TICKS_PER_SEC = 100;
+
+/**
+ * CPU time (user + system, ms) the system's member processes have used, from /proc/<pid>/stat. Unlike
+ * throughput it barely moves when other jobs share the machine, so it shows the cost of a write even on a
+ * noisy run.
+ */
+function cpuMs(sys: System): number {
+  let ticks = 0;
+  for (const m of sys.members) {
+    const pid = m.child?.pid;
+    if (pid === undefined) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch { /* the process is gone: it used nothing more */ }
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SEC;
+}
+
+interface Measured { writesPerSec: number; p50Ms: number; p99Ms: number; cpuMsPerKWrite: number; errors: number }
+
+async function measure(sys: System, concurrency: number, seconds: number, warmup: number): Promise<Measured> {
   const load = startLoad(sys, concurrency);
   const start = performance.now() + warmup * 1000;
   const end = start + seconds * 1000;
+  await sleep(start - performance.now());
+  const cpuStart = cpuMs(sys);
   await sleep(end - performance.now());
+  const cpuUsed = cpuMs(sys) - cpuStart;
   const errorsAtEnd = load.errors;
   await load.stop();
   const window = load.done.filter((d) => d.at >= start && d.at < end);
   const lat = window.map((d) => d.ms).sort((a, b) => a - b);
-  return { writesPerSec: window.length / seconds, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), errors: errorsAtEnd };
+  return {
+    writesPerSec: window.length / seconds, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99),
+    cpuMsPerKWrite: window.length > 0 ? (cpuUsed * 1000) / window.length : NaN, errors: errorsAtEnd,
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ recovery
@@ -355,26 +385,22 @@ export async function run(options: BenchOptions): Promise<void> {
     for (const s of systems) log(`${s.name}: leader ${s.members[await waitHealthy(s)]!.name}`);
 
     for (const concurrency of concurrencies) {
-      const results: Record<string, { writesPerSec: number[]; p50Ms: number[]; p99Ms: number[] }> = {
-        kv: { writesPerSec: [], p50Ms: [], p99Ms: [] }, etcd: { writesPerSec: [], p50Ms: [], p99Ms: [] },
-      };
+      const results: Record<string, Measured[]> = { kv: [], etcd: [] };
       for (let repeat = 0; repeat < repeats; repeat++) {
         // Interleaved, alternating which system goes first.
         const order = repeat % 2 === 0 ? systems : [...systems].reverse();
         for (const sys of order) {
           const r = await measure(sys, concurrency, seconds, warmup);
           emit({ bench: 'kv', system: sys.name, concurrency, repeat, writesPerSec: round(r.writesPerSec, 1),
-            p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), errors: r.errors });
-          const acc = results[sys.name]!;
-          acc.writesPerSec.push(r.writesPerSec); acc.p50Ms.push(r.p50Ms); acc.p99Ms.push(r.p99Ms);
+            p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), cpuMsPerKWrite: round(r.cpuMsPerKWrite, 1), errors: r.errors });
+          results[sys.name]!.push(r);
         }
       }
-      const kv = results.kv!, etcd = results.etcd!;
-      emit({ bench: 'kv', summary: true, concurrency, repeats,
-        kv: { writesPerSec: round(median(kv.writesPerSec), 1), p50Ms: round(median(kv.p50Ms)), p99Ms: round(median(kv.p99Ms)) },
-        etcd: { writesPerSec: round(median(etcd.writesPerSec), 1), p50Ms: round(median(etcd.p50Ms)), p99Ms: round(median(etcd.p99Ms)) },
-        ratio: { writesPerSec: round(median(kv.writesPerSec) / median(etcd.writesPerSec), 3),
-          p50Ms: round(median(kv.p50Ms) / median(etcd.p50Ms), 3), p99Ms: round(median(kv.p99Ms) / median(etcd.p99Ms), 3) } });
+      const med = (name: string, key: keyof Measured): number => median(results[name]!.map((r) => r[key]));
+      const keys = ['writesPerSec', 'p50Ms', 'p99Ms', 'cpuMsPerKWrite'] as const;
+      const pick = (name: string) => Object.fromEntries(keys.map((k) => [k, round(med(name, k), k === 'writesPerSec' ? 1 : 2)]));
+      emit({ bench: 'kv', summary: true, concurrency, repeats, kv: pick('kv'), etcd: pick('etcd'),
+        ratio: Object.fromEntries(keys.map((k) => [k, round(med('kv', k) / med('etcd', k), 3)])) });
     }
 
     const recoveries: Record<string, number[]> = { kv: [], etcd: [] };

@@ -19,7 +19,7 @@ const DEV_SECRET = 'raftrtc-kv-development-secret';
 /** A bad command line; printed with the usage and exit code 2. */
 class UsageError extends Error {}
 
-const USAGE = 'usage: kv --id <id> --peers <id=host:port,...> --listen <host:port> --data <dir> [--secret <s>] [--join] [--no-fsync] [--no-parallel-write] [--tick-ms <ms>] [--election-ticks <n>] [--quiet]';
+const USAGE = 'usage: kv --id <id> --peers <id=host:port,...> --listen <host:port> --data <dir> [--secret <s>] [--join] [--no-fsync] [--no-parallel-write] [--tick-ms <ms>] [--election-ticks <n>] [--snapshot-every <entries>] [--quiet]';
 
 function log(event: string, fields: Record<string, unknown>): void {
   process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
@@ -47,7 +47,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
     options: {
       id: { type: 'string' }, peers: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' },
       secret: { type: 'string' }, join: { type: 'boolean' }, 'no-fsync': { type: 'boolean' }, 'no-parallel-write': { type: 'boolean' }, quiet: { type: 'boolean' },
-      'tick-ms': { type: 'string' }, 'election-ticks': { type: 'string' },
+      'tick-ms': { type: 'string' }, 'election-ticks': { type: 'string' }, 'snapshot-every': { type: 'string' },
     },
     strict: true,
   });
@@ -61,7 +61,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
     throw new UsageError(`--listen: ${(err as Error).message}`);
   }
   // Timing knobs: tests speed elections up, and the etcd benchmark sets election timeouts equal to etcd's.
-  const positive = (name: 'tick-ms' | 'election-ticks'): number | undefined => {
+  const positive = (name: 'tick-ms' | 'election-ticks' | 'snapshot-every'): number | undefined => {
     const text = values[name];
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -70,6 +70,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
   };
   const tickMs = positive('tick-ms');
   const electionTicks = positive('election-ticks');
+  const snapshotEvery = positive('snapshot-every');
   let secret = values.secret ?? process.env.KV_SECRET;
   if (!secret) {
     log('kv.dev-secret', { warning: 'no --secret or $KV_SECRET: using the public development secret; do not expose these ports' });
@@ -84,6 +85,7 @@ function parseCommandLine(argv: string[]): { member: ConstructorParameters<typeo
       ...(values['no-parallel-write'] ? { parallelWrite: false } : {}),
       ...(tickMs !== undefined ? { tickMs } : {}),
       ...(electionTicks !== undefined ? { electionTicks } : {}),
+      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
     },
   };
 }

@@ -152,6 +152,8 @@ export class FileStorage implements Storage {
   private lastIndex = 0;
   /** Serialises calls, so a caller that does not await still gets them applied in order. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The compaction under way (its file write runs outside `queue`). */
+  private compaction: Promise<unknown> = Promise.resolve();
 
   constructor(dir: string, options: FileStorageOptions = {}) {
     this.dir = resolve(dir);
@@ -167,12 +169,20 @@ export class FileStorage implements Storage {
     return this.serial(() => this.guard(() => this.doSave(update)));
   }
 
+  /**
+   * Writes the snapshot beside the log and then switches to it. The long part (serialising and fsyncing a
+   * whole state machine) runs alongside `save()`s, so appends do not stall behind it; only the switch — the
+   * rename and dropping covered segments — waits its turn. One compaction at a time.
+   */
   compact(snapshot: Snapshot): Promise<void> {
-    return this.serial(() => this.guard(() => this.doCompact(snapshot)));
+    const run = this.compaction.then(() => this.doCompact(snapshot));
+    this.compaction = run.catch(() => undefined);
+    return run;
   }
 
   close(): Promise<void> {
-    return this.serial(() => this.doClose());
+    // A compaction's file write runs outside `queue`: let it finish and switch before the handle goes away.
+    return this.compaction.then(() => this.serial(() => this.doClose()));
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -371,9 +381,18 @@ export class FileStorage implements Storage {
   private async doCompact(snapshot: Snapshot): Promise<void> {
     this.check();
     if (snapshot.index <= this.snapIndex) return; // an older snapshot adds nothing
-    await this.writeSnapshot(snapshot, this.logSeq);
-    this.snapIndex = snapshot.index;
-    await this.dropSegments((s) => s.seq < this.logSeq || s.maxIndex <= snapshot.index);
+    const logSeq = this.logSeq;
+    const tmp = join(this.dir, SNAPSHOT_FILE + '.compact.tmp');
+    await this.guard(() => this.writeFileSynced(tmp, frame(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)));
+    await this.serial(() => this.guard(async () => {
+      // A snapshot installed from the leader meanwhile (always newer: it is past our commit index) voided
+      // the log this one was written against.
+      this.check();
+      if (snapshot.index <= this.snapIndex || this.logSeq !== logSeq) { await unlink(tmp).catch(() => undefined); return; }
+      await this.installSnapshotFile(tmp, logSeq);
+      this.snapIndex = snapshot.index;
+      await this.dropSegments((s) => s.seq < this.logSeq || s.maxIndex <= snapshot.index);
+    }));
   }
 
   /** Deletes the oldest segments while `covered` holds, never the newest (it holds the latest hard state). */
@@ -388,18 +407,26 @@ export class FileStorage implements Storage {
 
   private async writeSnapshot(snapshot: Snapshot, logSeq: number, install: LogRecord = {}): Promise<void> {
     const tmp = join(this.dir, SNAPSHOT_FILE + '.tmp');
-    const fh = await open(tmp, 'w');
+    await this.writeFileSynced(tmp, frame(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
+    await this.installSnapshotFile(tmp, logSeq);
+  }
+
+  /** Makes a fully written, fsynced snapshot file the snapshot, atomically. */
+  private async installSnapshotFile(tmp: string, logSeq: number): Promise<void> {
+    await rename(tmp, join(this.dir, SNAPSHOT_FILE));
+    await this.syncDir();
+    this.logSeq = logSeq;
+  }
+
+  private async writeFileSynced(path: string, buf: Buffer): Promise<void> {
+    const fh = await open(path, 'w');
     try {
-      const buf = frame(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord);
       let done = 0;
       while (done < buf.length) done += (await fh.write(buf, done, buf.length - done, done)).bytesWritten;
       if (this.doFsync) await fh.sync();
     } finally {
       await fh.close();
     }
-    await rename(tmp, join(this.dir, SNAPSHOT_FILE));
-    await this.syncDir();
-    this.logSeq = logSeq;
   }
 
   private async closeActive(): Promise<void> {

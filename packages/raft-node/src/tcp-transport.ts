@@ -214,6 +214,8 @@ interface Link {
   ready: boolean;
   /** Whether the socket refused a write and we are waiting for 'drain'. */
   blocked: boolean;
+  /** A flush is scheduled for the end of this turn of the event loop. */
+  flushQueued: boolean;
   timer: ReturnType<typeof setTimeout> | null;
   /** Consecutive failed dials, for the backoff. */
   failures: number;
@@ -348,7 +350,7 @@ export class TcpTransport implements Transport {
     if (!link) {
       link = {
         peer: message.to, address: { ...address }, queue: [], queuedBytes: 0,
-        socket: null, ready: false, blocked: false, timer: null, failures: 0,
+        socket: null, ready: false, blocked: false, flushQueued: false, timer: null, failures: 0,
       };
       this.links.set(message.to, link);
     }
@@ -360,8 +362,21 @@ export class TcpTransport implements Transport {
       link.queuedBytes -= dropped.length;
       this.counters.queueDropped++;
     }
-    if (link.ready) this.flush(link);
+    if (link.ready) this.scheduleFlush(link);
     else if (!link.socket && !link.timer) this.dial(link);
+  }
+
+  /**
+   * Flushes once the current task's sends are queued: a Ready's messages to one peer (appends, heartbeat,
+   * forwarded proposals) then leave in one write system call instead of one each.
+   */
+  private scheduleFlush(link: Link): void {
+    if (link.flushQueued) return;
+    link.flushQueued = true;
+    queueMicrotask(() => {
+      link.flushQueued = false;
+      this.flush(link);
+    });
   }
 
   async close(): Promise<void> {
@@ -461,6 +476,7 @@ export class TcpTransport implements Transport {
     const socket = link.socket;
     // A socket the peer has reset is destroyed before its 'close' arrives; keep the queue for the redial.
     if (!socket || !link.ready || socket.destroyed || !socket.writable) return;
+    socket.cork();
     while (link.queue.length > 0 && !link.blocked) {
       const f = link.queue.shift()!;
       link.queuedBytes -= f.length;
@@ -468,6 +484,7 @@ export class TcpTransport implements Transport {
       // Past this point a message is the socket's: lost if the connection dies, which Raft tolerates.
       if (!socket.write(f)) link.blocked = true;
     }
+    socket.uncork();
   }
 
   private scheduleRedial(link: Link): void {

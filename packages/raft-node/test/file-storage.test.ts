@@ -377,3 +377,69 @@ describe('FileStorage after an I/O failure', () => {
     }
   });
 });
+
+describe('FileStorage compaction beside saves', () => {
+  const bigState = (n: number) => ({ rows: Array.from({ length: n }, (_, i) => `row-${i}-${'x'.repeat(200)}`) });
+  const entries = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, 1));
+
+  it('saves go on while a large snapshot is written, and both read back', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new FileStorage(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 100 }, snapshot: null, entries: entries(1, 100) });
+      const order: string[] = [];
+      const compaction = s.compact(snap(100, 1, bigState(100_000))).then(() => order.push('compact'));
+      for (let i = 101; i <= 110; i++) {
+        await s.save({ hardState: { term: 1, vote: 'a', commit: i }, snapshot: null, entries: [entry(i, 1)] });
+        order.push(`save ${i}`);
+      }
+      await compaction;
+      assert.equal(order[0], 'save 101', `a save did not wait for the snapshot write (order: ${order.slice(0, 3).join(', ')})`);
+      await s.close();
+      const st = await loadDir(dir);
+      assert.equal(st.snapshot?.index, 100, 'the snapshot is installed');
+      assert.deepEqual(st.entries.map((e) => e.index), entries(101, 110).map((e) => e.index), 'the entries after it survive');
+      assert.equal((st.snapshot?.data as { rows: string[] }).rows.length, 100_000, 'the snapshot reads back whole');
+      assert.ok(!(await readdir(dir)).some((n) => n.endsWith('.tmp')), 'no temporary file is left');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a snapshot installed from the leader while a compaction is written wins', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new FileStorage(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 20 }, snapshot: null, entries: entries(1, 20) });
+      const compaction = s.compact(snap(20, 1, bigState(50_000)));
+      await s.save({ hardState: { term: 2, vote: null, commit: 500 }, snapshot: snap(500, 2), entries: [entry(501, 2)] });
+      await compaction;
+      await s.save({ hardState: null, snapshot: null, entries: [entry(502, 2)] });
+      await s.close();
+      const st = await loadDir(dir);
+      assert.equal(st.snapshot?.index, 500, "the leader's snapshot stays, whatever the order the two finished in");
+      assert.deepEqual(st.entries.map((e) => e.index), [501, 502], 'only entries after it, none of the voided log');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('close() waits for a compaction under way', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new FileStorage(dir);
+      await s.load();
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 10 }, snapshot: null, entries: entries(1, 12) });
+      const compaction = s.compact(snap(10, 1, bigState(20_000)));
+      await s.close();
+      await compaction;
+      const st = await loadDir(dir);
+      assert.equal(st.snapshot?.index, 10, 'the snapshot landed before the close');
+      assert.deepEqual(st.entries.map((e) => e.index), [11, 12], 'entries past it are kept');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -227,6 +227,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private looping = false;
 
   private term = 0;
+  /** The snapshot being written, if any: one at a time, and `stop()` waits for it. */
+  private compacting: Promise<void> | null = null;
   /** The hard state storage holds: what {@link maySendBeforePersist} compares a Ready with. */
   private durable: HardState | null = null;
   private role: Role = 'follower';
@@ -337,6 +339,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     this.transfers.clear();
     if (this.startRun) await this.startRun.catch(() => {});
     if (this.loopRun) await this.loopRun.catch(() => {});
+    if (this.compacting) await this.compacting;
     if (wasStarted) await this.opts.transport.close();
     await this.opts.storage.close();
   }
@@ -788,7 +791,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       this.emit('updated', this.applied);
     }
     this.observeRole(rd, prevTerm);
-    if (this.applied - this.snapIndex >= this.snapshotEvery) await this.compact();
+    if (this.applied - this.snapIndex >= this.snapshotEvery && !this.compacting) this.compacting = this.compact();
   }
 
   private applyEntry(e: Entry): void {
@@ -881,11 +884,22 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     if (rd.leader !== null && rd.leader !== prevLeader) this.retryPending(true);
   }
 
+  /**
+   * Snapshots the state machine and hands it to storage without holding up the Ready loop: writing a
+   * large state takes long, and storage keeps appending meanwhile. A failed write stops the node, as a
+   * failed save does.
+   */
   private async compact(): Promise<void> {
     const data: NodeSnapshotData = { state: this.opts.stateMachine.snapshot(), ids: this.appliedIds.toArray() };
     const snap = this.core!.compact(this.applied, data);
     this.snapIndex = snap.index;
-    await this.opts.storage.compact(snap);
+    try {
+      await this.opts.storage.compact(snap);
+    } catch (err) {
+      if (!this.isStopped()) { this.emit('error', err); void this.stop(); }
+    } finally {
+      this.compacting = null;
+    }
   }
 
   /** Replaces the state machine with a snapshot's state (at start, or when the leader sent one). */
