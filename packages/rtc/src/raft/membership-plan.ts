@@ -4,6 +4,7 @@
  *
  * - {@link planBootstrap}: whether a peer with no Raft state founds the room's cluster or waits to be added.
  * - {@link planMembership}: the one configuration change a leader should make next, if any.
+ * - {@link planHandOver}: what a leader that is leaving the room does next.
  * @module
  */
 import type { ConfState, NodeId, RaftStatus } from '@raftrtc/raft';
@@ -93,11 +94,12 @@ export interface MembershipView {
   blocked: ReadonlySet<string>;
 }
 
-/** One configuration change. */
+/** One configuration change, or (for a leaving leader) a leadership transfer. */
 export type MembershipAction =
   | { type: 'remove'; node: NodeId; why: 'left' | 'leaving' | 'unreachable' }
   | { type: 'promote'; node: NodeId }
-  | { type: 'addLearner'; node: NodeId };
+  | { type: 'addLearner'; node: NodeId }
+  | { type: 'transfer'; node: NodeId };
 
 /** A stable key for an action: failures are counted and backed off per key. */
 export function actionKey(a: MembershipAction): string {
@@ -164,4 +166,24 @@ export function mostCaughtUp(self: NodeId, candidates: readonly NodeId[], progre
     if (match > bestMatch) { best = c; bestMatch = match; }
   }
   return best;
+}
+
+/**
+ * What a leaving leader does next, or null. It hands leadership to the most caught-up connected voter that
+ * is staying (the new leader then removes it, see {@link planMembership}); with no such voter it promotes
+ * the most caught-up staying learner, which becomes that voter; with neither, it removes itself, leaving
+ * the others (all leaving, or unreachable) to whatever quorum remains. A lone voter has nobody to hand
+ * over to and nothing to remove (the core keeps at least one voter): null.
+ */
+export function planHandOver(v: MembershipView): MembershipAction | null {
+  const st = v.status;
+  if (st.role !== 'leader' || st.conf.outgoing || st.transferee !== null) return null;
+  const staying = (p: NodeId): boolean => v.connected.has(p) && v.states.has(p) && v.states.get(p) !== 'leaving';
+  const candidates: MembershipAction[] = [];
+  const voter = mostCaughtUp(v.self, st.conf.voters.filter(staying), st.progress, v.connected);
+  if (voter !== null) candidates.push({ type: 'transfer', node: voter });
+  const learner = mostCaughtUp(v.self, st.conf.learners.filter(staying), st.progress, v.connected);
+  if (voter === null && learner !== null) candidates.push({ type: 'promote', node: learner });
+  if (st.conf.voters.some((p) => p !== v.self)) candidates.push({ type: 'remove', node: v.self, why: 'leaving' });
+  return candidates.find((a) => !v.blocked.has(actionKey(a))) ?? null;
 }

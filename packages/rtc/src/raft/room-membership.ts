@@ -19,7 +19,8 @@ import {
   type TimerHandle, type Timers, type Transport,
 } from '@raftrtc/raft';
 import {
-  actionKey, mostCaughtUp, planBootstrap, planMembership, type BootstrapDecision, type DownPeer, type MembershipAction,
+  actionKey, planBootstrap, planHandOver, planMembership,
+  type BootstrapDecision, type DownPeer, type MembershipAction, type MembershipView,
 } from './membership-plan.js';
 import {
   ROOM_STATE_TYPE, validateRoomState, type PeerDisconnectReason, type PeerLinkHub, type RoomPeerState, type RoomStateMessage,
@@ -88,7 +89,7 @@ export interface RoomMembershipEventMap {
   state: (state: RoomPeerState) => void;
   /** This peer founded the room's cluster. */
   bootstrap: (reason: Extract<BootstrapDecision, { action: 'bootstrap' }>['reason']) => void;
-  /** A configuration change this peer made as leader was applied. */
+  /** A configuration change this peer made as leader was applied, or (`transfer`) its successor leads. */
   change: (action: MembershipAction) => void;
   /** A change failed; it is retried after `retryInMs`, or not at all (null) until the peer's situation changes. */
   'change failed': (action: MembershipAction, error: unknown, retryInMs: number | null) => void;
@@ -137,8 +138,10 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
   private inflight: Promise<void> | null = null;
   private announced = '';
   private ownState: RoomPeerState | null = null;
-  /** Resolved by a leader's RoomState that no longer lists this peer (see {@link leave}). */
+  /** Set by {@link leave} while it waits to see this peer removed. */
   private onRemoved: (() => void) | null = null;
+  /** The peer a leaving leader handed leadership to. */
+  private handedTo: NodeId | null = null;
 
   constructor(options: RoomMembershipOptions<N>) {
     super();
@@ -186,40 +189,28 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
   }
 
   /**
-   * Leaves the room's cluster gracefully, then closes: announces `leaving` (nobody adds this peer again);
-   * a leader hands leadership to the most caught-up connected voter (promoting the most caught-up learner
-   * first when it is the only voter), then waits up to `leaveTimeoutMs` for the leader to remove it. A
-   * leader that could not hand over removes itself. Best effort: whatever fails, the others remove this peer
-   * when its presence leaves or after the grace period.
+   * Leaves the room's cluster gracefully, then closes. It announces `leaving`, so nobody adds this peer
+   * again or waits for it to bootstrap, and the leader removes it. As leader it hands over first
+   * ({@link planHandOver}: a transfer to the most caught-up staying voter, promoting a learner first when
+   * there is none, or removing itself when nobody can take over). It waits up to `leaveTimeoutMs` to see itself removed. Best effort: whatever fails, the others remove this
+   * peer when its presence leaves or after the grace period.
    */
   async leave(): Promise<LeaveOutcome> {
-    const outcome: LeaveOutcome = { transferredTo: null, removed: false };
-    if (this.phase !== 'running' || this.leaving) { await this.close(); return outcome; }
+    if (this.phase !== 'running' || this.leaving) {
+      await this.close();
+      return { transferredTo: null, removed: false };
+    }
     this.leaving = true;
     this.announceAll(false);
-    await this.inflight;
     const node = this.current;
-    if (node && !this.replacing && this.inConf(node.status())) {
+    let removed = false;
+    if (node && !this.replacing) {
       const st = node.status();
-      const connected = new Set(this.hub.connectedPeers());
-      if (st.role === 'leader') {
-        let target = mostCaughtUp(this.id, st.conf.voters, st.progress, connected);
-        if (target === null) {
-          const learner = mostCaughtUp(this.id, st.conf.learners, st.progress, connected);
-          if (learner !== null && await this.attempt(node.addVoter(learner))) target = learner;
-        }
-        if (target !== null && await this.attempt(node.transferLeadership(target))) outcome.transferredTo = target;
-      }
-      const after = node.status();
-      if (after.role === 'leader') {
-        // No hand-over: remove ourselves; the core refuses removing the last voter, which then just closes.
-        outcome.removed = after.conf.voters.some((v) => v !== this.id) && await this.attempt(node.removeNode(this.id));
-      } else if (this.inConf(after)) {
-        outcome.removed = await this.waitRemoved();
-      }
+      const alone = st.conf.voters.length === 1 && st.conf.voters[0] === this.id && st.conf.learners.length === 0;
+      if (this.inConf(st) && !alone) removed = await this.waitRemoved();
     }
     await this.close();
-    return outcome;
+    return { transferredTo: this.handedTo, removed };
   }
 
   /** Stops the node and stops listening, without telling anyone (like a closed page). */
@@ -293,7 +284,6 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     const m = payload as RoomStateMessage;
     if (bad !== null || m.from !== from || m.to !== this.id) { this.stats.refused++; return; }
     this.states.set(from, m);
-    if (this.onRemoved && from === this.current?.leader && !m.voters.includes(this.id) && !m.learners.includes(this.id)) this.onRemoved();
     this.schedule();
   };
 
@@ -325,7 +315,14 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     if (this.phase !== 'running' || this.replacing || !node) return;
     const st = node.status();
     this.announceAll(false);
-    if (this.leaving) return;
+    if (this.leaving) {
+      if (this.onRemoved && this.removedSeen(st)) this.onRemoved();
+      else if (!this.inflight && st.role === 'leader') {
+        const action = planHandOver(this.membershipView(st, this.now()));
+        if (action) this.execute(node, action);
+      }
+      return;
+    }
     if (this.ownState === 'fresh') {
       const d = planBootstrap(this.bootstrapView());
       if (d.action === 'bootstrap' && this.createdWith.length === 0) void this.rebootstrap(d.reason);
@@ -334,13 +331,29 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     if (this.ownState !== 'member' || this.inflight || st.role !== 'leader') return;
     const now = this.now();
     this.trackUnseen(st, now);
+    const action = planMembership(this.membershipView(st, now));
+    if (action) this.execute(node, action);
+  }
+
+  private membershipView(st: RaftNodeStatus, now: number): MembershipView {
     const blocked = new Set(this.gaveUp);
     for (const [key, f] of this.failures) if (f.retryAt > now) blocked.add(key);
-    const action = planMembership({
+    return {
       self: this.id, now, status: st, connected: new Set(this.hub.connectedPeers()), states: this.peerStates(),
       down: this.down, graceMs: this.graceMs, blocked,
-    });
-    if (action) this.execute(node, action);
+    };
+  }
+
+  /**
+   * Whether a leaving peer is out of the configuration: its own shows it (it removed itself as leader), or a
+   * peer announces that it leads a configuration without it (a follower never learns of its own removal).
+   */
+  private removedSeen(st: RaftNodeStatus): boolean {
+    if (!this.inConf(st)) return true;
+    for (const [p, m] of this.states) {
+      if (m.leader === p && m.state === 'member' && !m.voters.includes(this.id) && !m.learners.includes(this.id)) return true;
+    }
+    return false;
   }
 
   /**
@@ -359,10 +372,12 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     const key = actionKey(action);
     const op = action.type === 'addLearner' ? node.addLearner(action.node)
       : action.type === 'promote' ? node.addVoter(action.node)
-        : node.removeNode(action.node);
+        : action.type === 'transfer' ? node.transferLeadership(action.node)
+          : node.removeNode(action.node);
     this.inflight = op.then(
       () => {
         this.failures.delete(key);
+        if (action.type === 'transfer') this.handedTo = action.node;
         this.emit('change', action);
       },
       (err: unknown) => {
@@ -390,16 +405,9 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     }
   }
 
-  /** Settles true when `op` resolves, false when it fails: leave() carries on either way. */
-  private attempt(op: Promise<void>): Promise<boolean> {
-    return op.then(() => true, () => false);
-  }
-
-  /** Waits until the leader announces a configuration without this peer, or `leaveTimeoutMs` passes. */
+  /** Waits until {@link removedSeen} holds (checked by `evaluate`), or `leaveTimeoutMs` passes. */
   private waitRemoved(): Promise<boolean> {
-    const leader = this.current?.leader;
-    const known = leader ? this.states.get(leader) : undefined;
-    if (known && !known.voters.includes(this.id) && !known.learners.includes(this.id)) return Promise.resolve(true);
+    this.schedule();
     return new Promise<boolean>((resolve) => {
       const timer = this.timers.setTimeout(() => finish(false), this.opts.leaveTimeoutMs ?? 5_000);
       const finish = (removed: boolean): void => {
@@ -427,13 +435,18 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
   /**
    * Whether this member was removed without learning it: a leader stops replicating to a member as soon as
    * it appends the change removing it, so a peer removed while unreachable still finds itself in its own
-   * configuration. It hears from no leader, while a connected peer announces that it leads a configuration
-   * without us. Saying `waiting` then lets that leader add us back.
+   * configuration (and a learner, which never campaigns, keeps believing in its old leader). It is orphaned
+   * when a connected peer announces that it leads a configuration without us, and the leader we believe in
+   * is that very peer, or nobody, or a peer that no longer says it leads. Saying `waiting` then lets that
+   * leader add us back. A newly added peer may see this for a moment (the leader's announcement of the
+   * change comes after its first append); that leader has us in its configuration already and adds nothing.
    */
   private orphaned(st: RaftNodeStatus): boolean {
-    if (st.leader !== null) return false;
+    const ours = st.leader;
+    const oursLeads = ours !== null && this.states.get(ours)?.leader === ours;
     for (const [p, m] of this.states) {
-      if (m.leader === p && m.state === 'member' && !m.voters.includes(this.id) && !m.learners.includes(this.id)) return true;
+      if (m.leader !== p || m.state !== 'member' || m.voters.includes(this.id) || m.learners.includes(this.id)) continue;
+      if (ours === null || ours === p || !oursLeads) return true;
     }
     return false;
   }
