@@ -65,6 +65,15 @@ function secretBytes(secret: ServerOptions['secret']): Uint8Array {
   return bytes;
 }
 
+/** The path of a request, or undefined when its target does not parse (e.g. `//[`). */
+function pathOf(req: IncomingMessage): string | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://x').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 function sendPlain(res: ServerResponse, status: number, contentType: string, body: string): void {
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
   res.end(body);
@@ -132,9 +141,11 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
 
   const api = createApiHandler({ rooms, secret, iceServers, limits, timing, metrics, log, postBuckets, publicUrl: options.publicUrl, trustProxy: options.trustProxy === true, clientIp });
 
-  const http = createHttpServer((req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
-    if (pathname === '/api' || pathname.startsWith('/api/')) {
+  const route = (req: IncomingMessage, res: ServerResponse): void => {
+    const pathname = pathOf(req);
+    if (pathname === undefined) {
+      sendPlain(res, 400, 'application/json; charset=utf-8', JSON.stringify({ error: { code: 'bad_request', message: 'the request target is not a URL path' } }));
+    } else if (pathname === '/api' || pathname.startsWith('/api/')) {
       void api(req, res, pathname);
     } else if (pathname === '/metrics') {
       sendPlain(res, 200, 'text/plain; version=0.0.4; charset=utf-8', metrics.registry.render());
@@ -146,6 +157,17 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
       options.fallback(req, res);
     } else {
       sendPlain(res, 404, 'application/json; charset=utf-8', JSON.stringify({ error: { code: 'not_found', message: `nothing at ${pathname}` } }));
+    }
+  };
+
+  const http = createHttpServer((req, res) => {
+    // An exception here (e.g. from the fallback) would be uncaught and end the process.
+    try {
+      route(req, res);
+    } catch (err) {
+      log.error('request failed', { url: req.url, error: err instanceof Error ? err.stack : String(err) });
+      if (res.headersSent) res.destroy();
+      else sendPlain(res, 500, 'application/json; charset=utf-8', JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
     }
   });
 
@@ -169,8 +191,7 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
-    if (closing || pathname !== WEBSOCKET_PATH) {
+    if (closing || pathOf(req) !== WEBSOCKET_PATH) {
       socket.end(`HTTP/1.1 ${closing ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }

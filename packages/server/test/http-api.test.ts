@@ -1,6 +1,7 @@
 // The HTTP API (rooms, tokens, ICE config), ops endpoints (metrics, health), the fallback, and graceful
 // shutdown, against the real server.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { verifyJwt } from '../src/index.ts';
 import { api, client, joined, next, SECRET, startServer, token, type Running } from './helpers.ts';
@@ -141,6 +142,31 @@ describe('HTTP API', () => {
     assert.equal(await app.text(), 'app /index.html');
     const ws = await fetch(`${srv.base}/connection/websocket`);
     assert.equal(ws.status, 400, 'the WebSocket endpoint does not fall through to the app');
+  });
+});
+
+describe('requests that could crash a server', () => {
+  test('a request target that is not a URL path gets 400; a throwing fallback gets 500; the server keeps serving', async () => {
+    const srv = await startServer({
+      fallback: () => {
+        throw new Error('the app broke');
+      },
+    });
+    try {
+      const port = new URL(srv.base).port;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let data = '';
+        socket.on('data', (d) => (data += d.toString()));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+      assert.match(answer, /^HTTP\/1\.1 400/);
+      assert.equal((await fetch(`${srv.base}/page`)).status, 500);
+      assert.equal((await api(srv.base, 'GET', '/healthz')).status, 200);
+    } finally {
+      await srv.server.close();
+    }
   });
 });
 
