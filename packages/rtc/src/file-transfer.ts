@@ -69,7 +69,7 @@ export async function sendFileOver(
 ): Promise<void> {
   const reader = readerOf(source);
   const bulk = link.bulkChannel; // the transfer is bound to this connection
-  if (link.state !== 'connected' || bulk.readyState !== 'open') throw new PeerNotConnectedError(link.remoteId);
+  if (link.state !== 'connected' || bulk?.readyState !== 'open') throw new PeerNotConnectedError(link.remoteId);
   const meta: FileMetaFrame = {
     type: 'file-meta', id, name, size: reader.size,
     mime: options.mime ?? (reader.mime || 'application/octet-stream'), chunkSize: config.chunkBytes,

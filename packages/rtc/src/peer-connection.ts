@@ -1,19 +1,25 @@
 /**
  * One remote peer: its `RTCPeerConnection`, the two data channels, perfect negotiation, and recovery.
  *
- * - **Perfect negotiation** (W3C pattern): both sides may offer at any time; on a collision the *polite* side
- *   (the one with the greater id) rolls its offer back by accepting the other's, the *impolite* side ignores
- *   the offer it received. Rollback is the implicit one of `setRemoteDescription(offer)`.
+ * - **Who offers**: the *impolite* side (the smaller id) offers as soon as it knows the peer; the *polite* side
+ *   waits `politeWaitMs` for that offer and offers itself only if none came (the impolite side may not know
+ *   it yet). Answering before creating its own channels keeps node-datachannel, which makes an offer of its
+ *   own the moment a channel is created, out of rollbacks in the common case.
+ * - **Perfect negotiation** (W3C pattern) for everything else: both sides may offer at any time (the polite
+ *   side's fallback, browsers' renegotiation for media, ICE restarts); on a collision the polite side rolls
+ *   its offer back by accepting the other's (the implicit rollback of `setRemoteDescription(offer)`), the
+ *   impolite side ignores the offer it received.
  * - **Negotiated channels**: `control` (id 0) and `bulk` (id 1) are created by both sides with `negotiated: true`,
  *   so they exist no matter who offered, and a glare can never produce duplicate channels.
  * - **Generations**: every `RTCPeerConnection` of this link has a generation number, carried by every signaling
  *   payload. An offer of a higher generation replaces the current connection (the remote side started over);
- *   payloads of an older one are stale and dropped. Both sides pick `generation + 1` when they start over,
- *   so two peers recovering at once meet in the same generation and perfect negotiation settles it.
+ *   payloads of an older one are stale and dropped. Both sides move to `generation + 1` when they start over,
+ *   so two peers recovering at once meet in the same generation.
  * - **Recovery**: `failed`, a `disconnected` state that outlasts its grace, an unexpected `closed`, a channel
- *   that closes, a connection that does not open in time, or RTT pings left unanswered all lead to recovery:
- *   first an ICE restart in place (browsers, while the channels are still open), then a new connection
- *   (a new generation; also the only way with node-datachannel, which has no ICE restart), with backoff.
+ *   that closes, a connection that does not open in time, or a control channel silent past the ping timeout
+ *   all lead to recovery: first an ICE restart in place (browsers, while the channels are still open), then a
+ *   new connection (a new generation; also the only way with node-datachannel, which has no ICE restart),
+ *   with exponential backoff and jitter, up to `maxRestarts` attempts in a row.
  * @module
  */
 import { decodeChunk, decodeControlFrame, encodeControlFrame, type ChunkFrame, type ControlFrame, type FrameRejectReason } from './frames.js';
@@ -43,6 +49,8 @@ export interface LinkLimits {
 export interface LinkTiming {
   /** A connection whose control channel is not open after this long is started over. */
   connectTimeoutMs: number;
+  /** How long the polite side waits for the impolite side's offer before it offers itself. */
+  politeWaitMs: number;
   /** How long `disconnected` may last before recovery starts (it often heals by itself). */
   disconnectedGraceMs: number;
   /** Interval of RTT pings on the control channel. */
@@ -73,6 +81,8 @@ export interface LinkEvents {
   control(frame: ControlFrame): void;
   /** A valid bulk chunk. */
   chunk(frame: ChunkFrame): void;
+  /** Two offers crossed (glare); perfect negotiation settles it. */
+  collision(): void;
   /** A received frame or signaling payload was refused. */
   dropped(reason: FrameRejectReason | 'stale-signal' | 'candidate-overflow'): void;
   /** A remote media stream arrived. */
@@ -115,6 +125,11 @@ const BULK_ID = 1;
 
 const now = (): number => performance.now();
 
+/** `sdp` without its candidate lines (they travel as trickled candidates instead; see `#onLocalCandidate`). */
+export function withoutCandidates(sdp: string): string {
+  return sdp.split('\r\n').filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates').join('\r\n');
+}
+
 /** Connection to one remote peer; see the module comment. */
 export class PeerLink {
   readonly remoteId: string;
@@ -123,15 +138,19 @@ export class PeerLink {
   readonly #o: PeerLinkOptions;
   #state: LinkState = 'connecting';
   #generation = 0;
-  #pc!: RTCPeerConnection;
-  #control!: RTCDataChannel;
-  #bulk!: RTCDataChannel;
+  /** The current connection; `null` while the polite side waits for an offer. */
+  #pc: RTCPeerConnection | null = null;
+  /** The current channels; `null` until created (an answering side creates them after the remote offer). */
+  #control: RTCDataChannel | null = null;
+  #bulk: RTCDataChannel | null = null;
   #makingOffer = false;
   #ignoreOffer = false;
   /** Whether the current `have-local-offer` state comes from an offer we published (node-datachannel makes unsent ones). */
   #offerSent = false;
   #remoteDescriptionSet = false;
   #pendingCandidates: { generation: number; candidate: IceCandidateInit }[] = [];
+  /** Our own candidates, held while our offer awaits its answer (see {@link #onLocalCandidate}). */
+  #heldCandidates: IceCandidateInit[] = [];
   #restarts = 0;
   #rttMs: number | null = null;
   #pingSeq = 0;
@@ -141,6 +160,7 @@ export class PeerLink {
   #recoveryTimer: ReturnType<typeof setTimeout> | null = null;
   #pingTimer: ReturnType<typeof setInterval> | null = null;
   #lingerTimer: ReturnType<typeof setTimeout> | null = null;
+  #politeTimer: ReturnType<typeof setTimeout> | null = null;
   /** Resolvers of {@link waitForBulkDrain}, rejected when the connection they wait on goes away. */
   readonly #drainWaiters = new Set<{ check(): void; fail(error: Error): void }>();
 
@@ -150,17 +170,18 @@ export class PeerLink {
     this.polite = options.localId > options.remoteId;
   }
 
-  /** Creates the first connection; answers `offer` if the remote peer offered first, else offers. */
+  /** Starts the first connection: answers `offer` if the remote peer offered first, else offers or waits (see the module comment). */
   start(offer?: OfferMessage): void {
-    this.#newConnection(offer?.generation ?? 0, offer);
+    if (offer) this.#answerNew(offer.generation ?? 0, offer);
+    else this.#begin(0);
   }
 
   get state(): LinkState {
     return this.#state;
   }
 
-  /** The current connection; exposed for diagnostics and tests (closing it simulates a crash). */
-  get peerConnection(): RTCPeerConnection {
+  /** The current connection (`null` while waiting for an offer); for diagnostics and tests (closing it simulates a crash). */
+  get peerConnection(): RTCPeerConnection | null {
     return this.#pc;
   }
 
@@ -171,8 +192,8 @@ export class PeerLink {
       generation: this.#generation,
       rttMs: this.#rttMs,
       restarts: this.#restarts,
-      connectionState: this.#pc.connectionState,
-      iceConnectionState: this.#pc.iceConnectionState,
+      connectionState: this.#pc?.connectionState ?? 'new',
+      iceConnectionState: this.#pc?.iceConnectionState ?? 'new',
     };
   }
 
@@ -181,25 +202,21 @@ export class PeerLink {
     if (this.#state === 'closed') return;
     const generation = message.generation ?? 0;
     if (generation < this.#generation) return this.#o.events.dropped('stale-signal');
-    if (generation > this.#generation) {
-      if (message.type === 'offer') {
-        // The remote side started over; follow it, even if this side had not noticed a problem.
-        if (this.#state === 'connected') this.#markLost('replaced');
-        this.#restarts = 0;
-        this.#newConnection(generation, message);
-      } else if (message.type === 'ice-candidate' && message.candidate) {
-        this.#queueCandidate(generation, message.candidate); // may precede its offer: the two travel separately
-      } else {
-        this.#o.events.dropped('stale-signal');
-      }
-      return;
-    }
     if (message.type === 'ice-candidate') {
       if (!message.candidate) return; // end of candidates: nothing to do for the trickle ICE we use
-      if (this.#remoteDescriptionSet) this.#addCandidate(this.#pc, message.candidate);
+      // Candidates may precede their offer (the two travel separately) or the remote description.
+      if (generation === this.#generation && this.#pc && this.#remoteDescriptionSet) this.#addCandidate(this.#pc, message.candidate);
       else this.#queueCandidate(generation, message.candidate);
       return;
     }
+    if (message.type === 'offer' && (generation > this.#generation || !this.#pc)) {
+      // The remote side started over (or offered while we were waiting): follow it, even if this side had not
+      // noticed a problem.
+      if (this.#state === 'connected') this.#markLost('replaced');
+      if (generation > this.#generation) this.#restarts = 0;
+      return this.#answerNew(generation, message);
+    }
+    if (generation > this.#generation || !this.#pc) return this.#o.events.dropped('stale-signal');
     void this.#onDescription(this.#pc, message);
   }
 
@@ -218,8 +235,8 @@ export class PeerLink {
     return this.#sendOn(this.#bulk, bytes);
   }
 
-  /** The current bulk channel, so a transfer can tell whether the connection changed under it. */
-  get bulkChannel(): RTCDataChannel {
+  /** The current bulk channel (`null` before it exists), so a transfer can tell whether the connection changed under it. */
+  get bulkChannel(): RTCDataChannel | null {
     return this.#bulk;
   }
 
@@ -258,6 +275,7 @@ export class PeerLink {
 
   /** Adds a local track to the current connection (renegotiates through `negotiationneeded`). */
   addTrack(local: LocalTrack): RTCRtpSender | null {
+    if (!this.#pc) return null; // added when the connection is created
     try {
       return this.#pc.addTrack(local.track, local.stream);
     } catch (e) {
@@ -268,8 +286,10 @@ export class PeerLink {
 
   /** Removes a track this link is sending, if it is. */
   removeTrack(track: MediaStreamTrack): void {
+    const pc = this.#pc;
+    if (!pc) return;
     try {
-      for (const sender of this.#pc.getSenders()) if (sender.track === track) this.#pc.removeTrack(sender);
+      for (const sender of pc.getSenders()) if (sender.track === track) pc.removeTrack(sender);
     } catch (e) {
       this.#o.logger.warn('removeTrack failed', { peer: this.remoteId, error: describe(e) });
     }
@@ -307,8 +327,8 @@ export class PeerLink {
     this.#pendingCandidates = [];
   }
 
-  #sendOn(channel: RTCDataChannel, data: string | Uint8Array<ArrayBuffer>): boolean {
-    if (channel.readyState !== 'open') return false;
+  #sendOn(channel: RTCDataChannel | null, data: string | Uint8Array<ArrayBuffer>): boolean {
+    if (!channel || channel.readyState !== 'open') return false;
     try {
       if (typeof data === 'string') channel.send(data);
       else channel.send(data);
@@ -320,15 +340,50 @@ export class PeerLink {
     }
   }
 
-  /** Replaces the current connection by a fresh one of `generation`, answering `offer` or offering. */
-  #newConnection(generation: number, offer?: OfferMessage): void {
+  /**
+   * Enters `generation` without an offer in hand: the impolite side offers at once, the polite side waits for
+   * the other's offer and offers only if none came within `politeWaitMs`.
+   */
+  #begin(generation: number): void {
     this.#closeConnection();
     this.#generation = generation;
+    this.#armConnectTimer();
+    if (!this.polite || this.#o.timing.politeWaitMs <= 0) return this.#offerNew();
+    this.#politeTimer = setTimeout(() => {
+      this.#politeTimer = null;
+      if (!this.#pc && this.#state !== 'closed') this.#offerNew();
+    }, this.#o.timing.politeWaitMs);
+  }
+
+  /** Creates a connection with its channels and offers (the channels make the offer carry SCTP). */
+  #offerNew(): void {
+    const pc = this.#createConnection();
+    this.#createChannels(pc);
+    // node-datachannel never fires negotiationneeded, so offer explicitly; browsers dedupe through #makingOffer
+    // and the signaling state (their negotiationneeded waits for `stable`).
+    void this.#negotiate(pc);
+  }
+
+  /**
+   * Replaces the current connection by a fresh one of `generation` that answers `offer`. The channels are
+   * created after the remote offer is applied: node-datachannel would otherwise have made an offer of its own
+   * and have to roll it back.
+   */
+  #answerNew(generation: number, offer: OfferMessage): void {
+    this.#closeConnection();
+    this.#generation = generation;
+    this.#armConnectTimer();
+    const pc = this.#createConnection();
+    void this.#onDescription(pc, offer, () => this.#createChannels(pc));
+  }
+
+  #createConnection(): RTCPeerConnection {
+    this.#heldCandidates = [];
     this.#makingOffer = false;
     this.#ignoreOffer = false;
     this.#offerSent = false;
     this.#remoteDescriptionSet = false;
-    this.#pendingCandidates = this.#pendingCandidates.filter((c) => c.generation >= generation);
+    this.#pendingCandidates = this.#pendingCandidates.filter((c) => c.generation >= this.#generation);
     if (this.#recoveryTimer !== null) clearTimeout(this.#recoveryTimer); // the remote side's new attempt wins
     this.#recoveryTimer = null;
 
@@ -337,16 +392,17 @@ export class PeerLink {
     pc.onicecandidate = (e) => {
       if (pc !== this.#pc || !e.candidate) return;
       const c = e.candidate;
-      this.#signal({
-        type: 'ice-candidate',
-        candidate: { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null },
-      });
+      this.#onLocalCandidate(pc, { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null });
     };
     pc.onnegotiationneeded = () => {
       if (pc === this.#pc) void this.#negotiate(pc);
     };
     pc.onsignalingstatechange = () => {
-      if (pc === this.#pc && pc.signalingState === 'stable') this.#offerSent = false;
+      if (pc !== this.#pc || pc.signalingState !== 'stable') return;
+      this.#offerSent = false;
+      const held = this.#heldCandidates;
+      this.#heldCandidates = [];
+      for (const candidate of held) this.#signal({ type: 'ice-candidate', candidate });
     };
     pc.onconnectionstatechange = () => this.#onConnectionState(pc);
     pc.oniceconnectionstatechange = () => this.#onConnectionState(pc);
@@ -354,44 +410,47 @@ export class PeerLink {
       if (pc === this.#pc && e.streams[0]) this.#o.events.track(e.streams[0]);
     };
     for (const local of this.#o.localTracks()) this.addTrack(local);
+    return pc;
+  }
 
-    this.#control = pc.createDataChannel('control', { negotiated: true, id: CONTROL_ID, ordered: true });
-    this.#bulk = pc.createDataChannel('bulk', { negotiated: true, id: BULK_ID, ordered: true });
-    for (const ch of [this.#control, this.#bulk]) ch.binaryType = 'arraybuffer';
-    this.#control.onopen = () => {
+  #createChannels(pc: RTCPeerConnection): void {
+    if (pc !== this.#pc || this.#control) return;
+    const control = pc.createDataChannel('control', { negotiated: true, id: CONTROL_ID, ordered: true });
+    const bulk = pc.createDataChannel('bulk', { negotiated: true, id: BULK_ID, ordered: true });
+    this.#control = control;
+    this.#bulk = bulk;
+    control.binaryType = bulk.binaryType = 'arraybuffer';
+    control.onopen = () => {
       if (pc === this.#pc) this.#onControlOpen();
     };
-    this.#control.onclose = () => {
+    control.onclose = () => {
       if (pc === this.#pc) this.#recover('channel-closed');
     };
-    this.#control.onmessage = (e: MessageEvent) => {
+    control.onmessage = (e: MessageEvent) => {
       if (pc === this.#pc) this.#onControlMessage(e.data);
     };
-    this.#bulk.onmessage = (e: MessageEvent) => {
+    bulk.onmessage = (e: MessageEvent) => {
       if (pc !== this.#pc) return;
       const r = decodeChunk(e.data, this.#o.limits.maxChunkBytes);
       if (r.ok) this.#o.events.chunk(r.frame);
       else this.#o.events.dropped(r.reason);
     };
-    this.#armConnectTimer();
-
-    // node-datachannel never fires negotiationneeded, so offer explicitly; browsers dedupe through #makingOffer
-    // and the signaling state (their negotiationneeded waits for `stable`).
-    if (offer) void this.#onDescription(pc, offer);
-    else void this.#negotiate(pc);
   }
 
   #closeConnection(): void {
-    const pc = this.#pc as RTCPeerConnection | undefined;
+    if (this.#politeTimer !== null) clearTimeout(this.#politeTimer);
+    this.#politeTimer = null;
+    const pc = this.#pc;
     if (!pc) return;
     for (const w of [...this.#drainWaiters]) w.fail(new Error('the connection was replaced'));
     // Detach first: the handlers check `pc === this.#pc`, but `close()` fires events synchronously in some
-    // implementations, before the field changes.
+    // implementations, before the fields change.
     for (const ch of [this.#control, this.#bulk]) {
-      ch.onopen = ch.onclose = ch.onmessage = null;
+      if (ch) ch.onopen = ch.onclose = ch.onmessage = null;
     }
     pc.onicecandidate = pc.onnegotiationneeded = pc.onsignalingstatechange = null;
     pc.onconnectionstatechange = pc.oniceconnectionstatechange = pc.ontrack = null;
+    this.#pc = this.#control = this.#bulk = null;
     try {
       pc.close();
     } catch (e) {
@@ -412,7 +471,7 @@ export class PeerLink {
       const d = pc.localDescription;
       if (pc !== this.#pc || pc.signalingState !== 'have-local-offer' || d?.type !== 'offer' || !d.sdp) return;
       this.#offerSent = true;
-      this.#signal({ type: 'offer', sdp: d.sdp });
+      this.#signal({ type: 'offer', sdp: withoutCandidates(d.sdp) });
     } catch (e) {
       this.#o.logger.warn('creating an offer failed', { peer: this.remoteId, error: describe(e) });
     } finally {
@@ -420,11 +479,13 @@ export class PeerLink {
     }
   }
 
-  async #onDescription(pc: RTCPeerConnection, message: OfferMessage | AnswerMessage): Promise<void> {
+  /** Applies a remote description (perfect negotiation); `beforeAnswer` runs between the offer and our answer. */
+  async #onDescription(pc: RTCPeerConnection, message: OfferMessage | AnswerMessage, beforeAnswer?: () => void): Promise<void> {
     // A collision needs an offer we actually published: node-datachannel puts itself in have-local-offer
     // with offers nobody saw, and ignoring the remote offer then would leave both sides waiting.
     const collision = message.type === 'offer' && (this.#makingOffer || (pc.signalingState !== 'stable' && this.#offerSent));
     this.#ignoreOffer = !this.polite && collision;
+    if (collision) this.#o.events.collision();
     if (this.#ignoreOffer) {
       this.#o.logger.debug('glare: ignoring the polite side\'s offer', { peer: this.remoteId });
       return;
@@ -438,6 +499,7 @@ export class PeerLink {
       if (pc !== this.#pc) return;
       this.#remoteDescriptionSet = true;
       if (message.type === 'offer') {
+        beforeAnswer?.();
         await pc.setLocalDescription(); // node-datachannel has answered already; the call is a no-op there
         const d = pc.localDescription;
         if (pc !== this.#pc) return;
@@ -445,8 +507,20 @@ export class PeerLink {
       }
       this.#flushCandidates(pc);
     } catch (e) {
+      // The connection is left as it is: if it cannot recover, the connect timeout or a state change will.
       this.#o.logger.warn('applying a remote description failed', { peer: this.remoteId, type: message.type, error: describe(e) });
     }
+  }
+
+  /**
+   * Sends a local candidate, or holds it while our offer awaits its answer. The answering side must not reach
+   * us before we know its DTLS fingerprint: node-datachannel then fails the handshake (or, at best, waits for
+   * a retransmission a second later), because loopback beats the signaling round trip. The offer goes out
+   * without candidates for the same reason, and the held ones follow once the answer is applied.
+   */
+  #onLocalCandidate(pc: RTCPeerConnection, candidate: IceCandidateInit): void {
+    if (pc.signalingState === 'have-local-offer') this.#heldCandidates.push(candidate);
+    else this.#signal({ type: 'ice-candidate', candidate });
   }
 
   #queueCandidate(generation: number, candidate: IceCandidateInit): void {
@@ -492,7 +566,7 @@ export class PeerLink {
       this.#graceTimer = null;
     }
     // After an ICE restart in place the channels never closed, so no `open` event will announce the recovery.
-    if (conn === 'connected' && this.#state === 'recovering' && this.#control.readyState === 'open') this.#onControlOpen();
+    if (conn === 'connected' && this.#state === 'recovering' && this.#control?.readyState === 'open') this.#onControlOpen();
   }
 
   #onControlOpen(): void {
@@ -564,10 +638,10 @@ export class PeerLink {
 
   #restart(cause: RecoveryCause): void {
     const pc = this.#pc;
-    const channelsAlive = this.#control.readyState === 'open' && this.#bulk.readyState === 'open';
+    const channelsAlive = this.#control?.readyState === 'open' && this.#bulk?.readyState === 'open';
     // An ICE restart keeps the connection and its channels, so it is worth one try where it exists (browsers)
     // and where there is something to keep; node-datachannel's restartIce throws "Not implemented".
-    if (this.#restarts === 1 && channelsAlive && (cause === 'failed' || cause === 'disconnected' || cause === 'ping-timeout')) {
+    if (pc && this.#restarts === 1 && channelsAlive && (cause === 'failed' || cause === 'disconnected' || cause === 'ping-timeout')) {
       try {
         pc.restartIce();
         this.#armConnectTimer();
@@ -577,7 +651,7 @@ export class PeerLink {
         this.#o.logger.debug('ICE restart unavailable, starting over', { peer: this.remoteId, error: describe(e) });
       }
     }
-    this.#newConnection(this.#generation + 1);
+    this.#begin(this.#generation + 1);
   }
 
   #armConnectTimer(): void {

@@ -41,6 +41,8 @@ export interface ManagerStats {
   droppedTotal: number;
   /** Connections that recovered (opened again after a failure). */
   recoveries: number;
+  /** Offer collisions (glare) seen; perfect negotiation settles each. */
+  collisions: number;
 }
 
 /** One peer in {@link WebRTCManager.peers}. */
@@ -77,6 +79,7 @@ export const DEFAULT_LIMITS: Readonly<ManagerLimits> = {
 /** Default timing (milliseconds). */
 export const DEFAULT_TIMING: Readonly<LinkTiming> = {
   connectTimeoutMs: 15_000,
+  politeWaitMs: 1_000,
   disconnectedGraceMs: 3_000,
   pingIntervalMs: 1_000,
   pingTimeoutMs: 10_000,
@@ -152,6 +155,7 @@ export class WebRTCManager {
   readonly #announced = new Set<string>();
   readonly #dropped: Partial<Record<DropReason, number>> = {};
   #recoveries = 0;
+  #collisions = 0;
   #state: 'idle' | 'connecting' | 'connected' | 'done' = 'idle';
   #signalingState: ManagerStats['signaling'] = 'idle';
   #signaling: Signaling | null = null;
@@ -365,7 +369,7 @@ export class WebRTCManager {
     return this.#links.get(peerId)?.peerConnection ?? null;
   }
 
-  /** Counters: drops by reason, recoveries, connected peers, signaling state. */
+  /** Counters: drops by reason, recoveries, offer collisions, connected peers, signaling state. */
   stats(): ManagerStats {
     let droppedTotal = 0;
     for (const n of Object.values(this.#dropped)) droppedTotal += n;
@@ -375,6 +379,7 @@ export class WebRTCManager {
       dropped: { ...this.#dropped },
       droppedTotal,
       recoveries: this.#recoveries,
+      collisions: this.#collisions,
     };
   }
 
@@ -482,6 +487,9 @@ export class WebRTCManager {
         bye: () => this.#closeLink(peerId, 'left', false),
         control: (frame) => this.#onControl(peerId, incoming, frame),
         chunk: (c) => incoming.onChunk(c),
+        collision: () => {
+          this.#collisions++;
+        },
         dropped: (r) => this.#drop(r),
         track: (stream) => this.#emit(this.#onStream, peerId, stream),
       },

@@ -10,6 +10,11 @@ import {
   WebRTCManager, type DisconnectReason, type Logger, type ReceivedFile, type RTCPeerConnectionConstructor, type WebRTCManagerOptions,
 } from '../src/index.ts';
 
+// RTC_DEBUG=2 adds libdatachannel's own log.
+if (process.env.RTC_DEBUG === '2') {
+  nodeDataChannel.initLogger('Debug', (level, message) => console.error(`${(performance.now() / 1000).toFixed(3)} ndc ${level} ${message}`));
+}
+
 /** node-datachannel's polyfill, typed as the DOM constructor it implements. */
 export const NodeRTCPeerConnection = NdcPeerConnection as unknown as RTCPeerConnectionConstructor;
 
@@ -32,7 +37,7 @@ export async function token(server: RaftRtcServer, room: string, name: string): 
 }
 
 function debugLogger(name: string): Partial<Logger> | undefined {
-  if (process.env.RTC_DEBUG !== '1') return undefined;
+  if (!process.env.RTC_DEBUG) return undefined;
   const line = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
     console.error(`${(performance.now() / 1000).toFixed(3)} ${name} ${level} ${msg} ${fields ? JSON.stringify(fields) : ''}`);
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
