@@ -179,6 +179,8 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
     const ip = clientIp(req);
     const count = perIp.get(ip) ?? 0;
     if (count >= limits.connectionsPerIp) {
+      // Without a listener, an error on this socket (e.g. an oversized frame) would be thrown.
+      ws.on('error', () => {});
       metrics.disconnects({ code: String(Disconnects.connectionLimit.code) });
       log.warn('connection limit', { ip, limit: limits.connectionsPerIp });
       ws.close(Disconnects.connectionLimit.code, `${Disconnects.connectionLimit.reason}: ${limits.connectionsPerIp} connections per address`);
