@@ -5,7 +5,7 @@ import type { ConfState } from '@raftrtc/raft';
 import {
   actionKey, planBootstrap, planHandOver, planMembership, type BootstrapView, type DownPeer, type MembershipView,
 } from '../src/raft/membership-plan.js';
-import type { RoomPeerState } from '../src/raft/peer-link.js';
+import type { RoomPeerState } from '../src/raft/mesh-link.js';
 
 const boot = (over: Partial<BootstrapView>): BootstrapView => ({
   self: 'b', now: 0, joinedAt: 0, timeoutMs: 1000, peersAtJoin: [], connected: new Set(), states: new Map(), left: new Set(), ...over,

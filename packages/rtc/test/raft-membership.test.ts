@@ -7,9 +7,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStorage, RaftNode, TimeoutError, type Entry, type StateMachine } from '@raftrtc/raft';
 import { FakeTimers } from '../../raft/test/helpers/fake-timers.js';
-import { MemoryMesh } from '../src/raft/memory-link.js';
+import { MemoryMesh } from '../src/raft/memory-mesh.js';
 import type { MembershipAction } from '../src/raft/membership-plan.js';
-import { PeerLinkHub } from '../src/raft/peer-link.js';
+import { MeshHub } from '../src/raft/mesh-link.js';
 import { RoomMembership, type RoomMembershipOptions } from '../src/raft/room-membership.js';
 
 const TICK = 10;
@@ -45,7 +45,7 @@ class Room {
 
   /** Starts peer `id` (seeing `peersAtJoin`, default: everyone present) without opening any channel yet. */
   async start(id: string, peersAtJoin: string[] | null = [...this.present]): Promise<Peer> {
-    const hub = new PeerLinkHub(this.mesh.link(id));
+    const hub = new MeshHub(this.mesh.link(id));
     const peer: Peer = { id, membership: null as unknown as RoomMembership<ChatNode>, chat: new Chat(), changes: [], bootstraps: 0 };
     // Distinct election timeouts per peer: nodes on one fake clock would otherwise split their votes.
     const draw = ((this.peers.size * 7) % 10 + 0.5) / 10;

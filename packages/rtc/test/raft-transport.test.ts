@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message, WireMessage } from '@raftrtc/raft';
 import { runTransportConformance } from '../../raft/test/conformance/transport.js';
-import { MemoryMesh } from '../src/raft/memory-link.js';
-import { PeerLinkHub, ROOM_STATE_TYPE } from '../src/raft/peer-link.js';
+import { MemoryMesh } from '../src/raft/memory-mesh.js';
+import { MeshHub, ROOM_STATE_TYPE } from '../src/raft/mesh-link.js';
 import { WebRtcTransport } from '../src/raft/webrtc-transport.js';
 
 const MAX_BYTES = 64 * 1024;
@@ -18,9 +18,9 @@ const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 const hb = (from: string, to: string, ctx: number): Message => ({ type: 'Heartbeat', from, to, term: 1, commit: 0, ctx });
 
 /** Peers `ids` on one mesh, every pair connected, each with a started transport collecting what it receives. */
-async function meshOf(ids: string[]): Promise<{ mesh: MemoryMesh; hubs: Map<string, PeerLinkHub>; ts: Map<string, WebRtcTransport>; got: Map<string, WireMessage[]> }> {
+async function meshOf(ids: string[]): Promise<{ mesh: MemoryMesh; hubs: Map<string, MeshHub>; ts: Map<string, WebRtcTransport>; got: Map<string, WireMessage[]> }> {
   const mesh = new MemoryMesh();
-  const hubs = new Map(ids.map((id) => [id, new PeerLinkHub(mesh.link(id))]));
+  const hubs = new Map(ids.map((id) => [id, new MeshHub(mesh.link(id))]));
   for (const id of ids) mesh.connectAll(id);
   await settle();
   const ts = new Map<string, WebRtcTransport>();
@@ -37,8 +37,8 @@ async function meshOf(ids: string[]): Promise<{ mesh: MemoryMesh; hubs: Map<stri
 
 runTransportConformance('WebRtcTransport over MemoryMesh', async () => {
   const mesh = new MemoryMesh();
-  const hubA = new PeerLinkHub(mesh.link('a'));
-  const hubB = new PeerLinkHub(mesh.link('b'));
+  const hubA = new MeshHub(mesh.link('a'));
+  const hubB = new MeshHub(mesh.link('b'));
   mesh.connect('a', 'b');
   await settle();
   return {
@@ -107,6 +107,23 @@ describe('WebRtcTransport: what a mesh peer must not get through', () => {
     ts.get('a')!.send(hb('a', 'b', 2));
     await settle();
     assert.deepEqual(got.get('b')!.map((m) => (m as { ctx: number }).ctx), [2], 'only the message sent while open arrives');
+  });
+
+  it('counts a message the mesh refuses (over its frame limit) as refused, and keeps going', async () => {
+    const mesh = new MemoryMesh({ maxFrameLength: 200 });
+    const hubs = ['a', 'b'].map((id) => new MeshHub(mesh.link(id)));
+    mesh.connect('a', 'b');
+    await settle();
+    const a = new WebRtcTransport({ id: 'a', hub: hubs[0]! });
+    const b = new WebRtcTransport({ id: 'b', hub: hubs[1]! });
+    const atB: WireMessage[] = [];
+    await a.start(() => {});
+    await b.start((m) => atB.push(m));
+    a.send({ ...hb('a', 'b', 1), pad: 'x'.repeat(300) } as unknown as Message); // valid for the codec, too big for this mesh
+    a.send(hb('a', 'b', 2));
+    await settle();
+    assert.equal(a.stats.refused, 1, 'the oversized frame was refused by the mesh');
+    assert.deepEqual(atB.map((m) => (m as { ctx: number }).ctx), [2], 'the next message still went through');
   });
 
   it('keeps nothing for a peer that is away: a send to it never grows a queue', async () => {

@@ -8,7 +8,7 @@
  * @module
  */
 import type { ConfState, NodeId, RaftStatus } from '@raftrtc/raft';
-import type { PeerDisconnectReason, RoomPeerState } from './peer-link.js';
+import type { PeerDisconnectReason, RoomPeerState } from './mesh-link.js';
 
 /** What a peer knows when it decides whether to bootstrap. Times are on one monotonic clock, in ms. */
 export interface BootstrapView {

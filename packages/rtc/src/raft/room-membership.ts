@@ -23,8 +23,8 @@ import {
   type BootstrapDecision, type DownPeer, type MembershipAction, type MembershipView,
 } from './membership-plan.js';
 import {
-  ROOM_STATE_TYPE, validateRoomState, type PeerDisconnectReason, type PeerLinkHub, type RoomPeerState, type RoomStateMessage,
-} from './peer-link.js';
+  ROOM_STATE_TYPE, validateRoomState, type PeerDisconnectReason, type MeshHub, type RoomPeerState, type RoomStateMessage,
+} from './mesh-link.js';
 import { WebRtcTransport } from './webrtc-transport.js';
 
 /** Thrown when a {@link RoomMembership} is used out of order (started twice, or after close). */
@@ -45,7 +45,7 @@ export interface RoomMembershipOptions<N extends RaftNode<unknown, unknown, unkn
   /** This peer's id in the mesh, also its Raft node id. */
   id: NodeId;
   /** The mesh; create it before the mesh connects to signaling. */
-  hub: PeerLinkHub;
+  hub: MeshHub;
   /**
    * Makes this peer's RaftNode, not started, with `id`, the given `voters` and `transport`, and storage that
    * holds nothing yet or this peer's own earlier state. Called once; called a second time only when a peer
@@ -110,7 +110,7 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
   readonly id: NodeId;
   readonly stats: RoomMembershipStats = { refused: 0 };
   private readonly opts: RoomMembershipOptions<N>;
-  private readonly hub: PeerLinkHub;
+  private readonly hub: MeshHub;
   private readonly timers: Timers;
   private readonly graceMs: number;
   private readonly bootstrapTimeoutMs: number;
@@ -174,6 +174,7 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     if (this.phase !== 'new') throw new RoomMembershipStateError(`cannot start a room membership that is ${this.phase}`);
     this.phase = 'running';
     this.joinedAt = this.now();
+    for (const p of this.hub.leftPeers()) this.down.set(p, { since: this.joinedAt, reason: 'left' });
     this.unsubscribe = [
       this.hub.on('connected', this.handleConnected),
       this.hub.on('disconnected', this.handleDisconnected),

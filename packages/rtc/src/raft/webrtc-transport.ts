@@ -10,11 +10,13 @@
 import {
   CodecError, decodeMessage, encodeMessage, type NodeId, type Transport, type WireMessage,
 } from '@raftrtc/raft';
-import type { PeerLinkHub } from './peer-link.js';
+import type { MeshHub } from './mesh-link.js';
 
 /**
- * Default bound on one received message, in UTF-8 bytes. The mesh frames the text once more, so the
- * mesh's own frame limit must leave room for this plus the framing (JSON escaping of quotes).
+ * Default bound on one received message, in UTF-8 bytes: the core sends appends of up to about 1 MiB. The
+ * mesh frames the text once more (JSON escapes every quote), so its frame limit (`WebRTCManager`'s
+ * `limits.maxControlFrameBytes`, 256 KiB by default) must be raised above this plus the escaping, or large
+ * appends and snapshots are refused by the sender's mesh (counted in `stats.refused`) and never arrive.
  */
 export const DEFAULT_RTC_MAX_MESSAGE_BYTES = 1 << 20;
 
@@ -23,7 +25,7 @@ export interface WebRtcTransportOptions {
   /** This node's id: the mesh's peer id. */
   id: NodeId;
   /** The mesh, shared with the room membership. */
-  hub: PeerLinkHub;
+  hub: MeshHub;
   /** Largest accepted message in bytes; default {@link DEFAULT_RTC_MAX_MESSAGE_BYTES}. */
   maxMessageBytes?: number;
 }
@@ -31,8 +33,10 @@ export interface WebRtcTransportOptions {
 /** What a {@link WebRtcTransport} did, for metrics and tests. */
 export interface WebRtcTransportStats {
   sent: number;
-  /** Not sent: the peer's channel is not open, or the mesh refused the send. */
+  /** Not sent: the peer's channel is not open. */
   unsent: number;
+  /** Not sent: the mesh refused it (larger than its frame limit, or the channel was closing). */
+  refused: number;
   delivered: number;
   /** Refused by the codec for size. */
   oversized: number;
@@ -45,8 +49,8 @@ export interface WebRtcTransportStats {
 /** A RaftNode transport over the WebRTC mesh; see the module comment. */
 export class WebRtcTransport implements Transport {
   readonly id: NodeId;
-  readonly stats: WebRtcTransportStats = { sent: 0, unsent: 0, delivered: 0, oversized: 0, malformed: 0, misaddressed: 0 };
-  private readonly hub: PeerLinkHub;
+  readonly stats: WebRtcTransportStats = { sent: 0, unsent: 0, refused: 0, delivered: 0, oversized: 0, malformed: 0, misaddressed: 0 };
+  private readonly hub: MeshHub;
   private readonly maxBytes: number;
   private onMessage: ((m: WireMessage) => void) | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -65,7 +69,9 @@ export class WebRtcTransport implements Transport {
   send(message: WireMessage): void {
     if (!this.onMessage) return; // not started or closed: a closed transport sends nothing
     if (message.to === this.id) { this.stats.unsent++; return; }
-    if (this.hub.send(message.to, encodeMessage(message))) this.stats.sent++;
+    const result = this.hub.send(message.to, encodeMessage(message));
+    if (result === 'sent') this.stats.sent++;
+    else if (result === 'refused') this.stats.refused++;
     else this.stats.unsent++;
   }
 

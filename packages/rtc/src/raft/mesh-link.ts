@@ -1,8 +1,8 @@
 /**
- * The slice of the mesh that Raft needs, and a hub that shares it. `PeerLink` is what the mesh's
+ * The slice of the mesh that Raft needs, and a hub that shares it. `MeshLink` is what the mesh's
  * `WebRTCManager` offers (it satisfies the interface structurally): a JSON message slot per peer on the
  * ordered, reliable control channel, and events for a peer's channel opening and closing. The manager keeps
- * one callback per event, so {@link PeerLinkHub} takes them over once and fans them out to any number of
+ * one callback per event, so {@link MeshHub} takes them over once and fans them out to any number of
  * listeners (the Raft transport, the room membership, the UI).
  *
  * The hub also splits the message slot in two: {@link RoomStateMessage}s (plain objects, `type:
@@ -20,8 +20,9 @@ export type PeerDisconnectReason = 'left' | 'failed' | 'closed';
  * peer's control channel is open (a peer joins Raft only then), and `sendRaftMessage` must keep the order of
  * messages to one peer. Each setter replaces the previous callback, as the manager's do.
  */
-export interface PeerLink {
-  sendRaftMessage(peerId: NodeId, message: unknown): void;
+export interface MeshLink {
+  /** Sends on the peer's control channel; false (or a throw) when it could not: the message is lost. */
+  sendRaftMessage(peerId: NodeId, message: unknown): boolean | void;
   setOnRaftMessage(callback: (from: NodeId, message: unknown) => void): void;
   setOnPeerConnected(callback: (peerId: NodeId) => void): void;
   setOnPeerDisconnected(callback: (peerId: NodeId, reason: PeerDisconnectReason) => void): void;
@@ -78,8 +79,11 @@ function isRoomPayload(payload: unknown): boolean {
   return typeof payload === 'object' && payload !== null && (payload as { type?: unknown }).type === ROOM_STATE_TYPE;
 }
 
-/** Listeners of a {@link PeerLinkHub}. */
-export interface PeerLinkListeners {
+/** The outcome of {@link MeshHub.send}: `refused` means the mesh would not take it (too large, or its channel closing). */
+export type MeshSendResult = 'sent' | 'not-connected' | 'refused';
+
+/** Listeners of a {@link MeshHub}. */
+export interface MeshHubListeners {
   /** A Raft payload (anything but a room message) from `from`. */
   raft: (from: NodeId, payload: unknown) => void;
   /** A room membership payload from `from`, not yet validated. */
@@ -89,18 +93,20 @@ export interface PeerLinkListeners {
 }
 
 /**
- * Owns a {@link PeerLink}'s callbacks and shares them: create one per mesh, before the mesh connects to
+ * Owns a {@link MeshLink}'s callbacks and shares them: create one per mesh, before the mesh connects to
  * signaling (the hub knows a peer as connected only from the events it saw), and register every other
  * listener of those events here rather than on the mesh, which keeps one callback per event.
  */
-export class PeerLinkHub {
-  private readonly link: PeerLink;
+export class MeshHub {
+  private readonly link: MeshLink;
   private readonly open = new Set<NodeId>();
-  private readonly listeners: { [K in keyof PeerLinkListeners]: Set<PeerLinkListeners[K]> } = {
+  /** Peers whose presence left the room: a membership started after that event still needs to know. */
+  private readonly left = new Set<NodeId>();
+  private readonly listeners: { [K in keyof MeshHubListeners]: Set<MeshHubListeners[K]> } = {
     raft: new Set(), room: new Set(), connected: new Set(), disconnected: new Set(),
   };
 
-  constructor(link: PeerLink) {
+  constructor(link: MeshLink) {
     this.link = link;
     link.setOnRaftMessage(this.handleMessage);
     link.setOnPeerConnected(this.handleConnected);
@@ -108,7 +114,7 @@ export class PeerLinkHub {
   }
 
   /** Adds a listener; returns a function that removes it. */
-  on<K extends keyof PeerLinkListeners>(event: K, listener: PeerLinkListeners[K]): () => void {
+  on<K extends keyof MeshHubListeners>(event: K, listener: MeshHubListeners[K]): () => void {
     this.listeners[event].add(listener);
     return () => { this.listeners[event].delete(listener); };
   }
@@ -123,17 +129,21 @@ export class PeerLinkHub {
     return [...this.open];
   }
 
+  /** Peers whose presence left the room since the hub was made (and that did not come back). */
+  leftPeers(): NodeId[] {
+    return [...this.left];
+  }
+
   /**
-   * Sends `payload` to an open peer; false when the peer is not connected or the mesh threw (a channel
-   * closing under us). Never throws: callers treat a lost message like any network loss.
+   * Sends `payload` to an open peer. Never throws: a payload the mesh refuses (its frame limit, a channel
+   * closing under us) is lost like any message on a network, and reported as `refused`.
    */
-  send(peerId: NodeId, payload: unknown): boolean {
-    if (!this.open.has(peerId)) return false;
+  send(peerId: NodeId, payload: unknown): MeshSendResult {
+    if (!this.open.has(peerId)) return 'not-connected';
     try {
-      this.link.sendRaftMessage(peerId, payload);
-      return true;
+      return this.link.sendRaftMessage(peerId, payload) === false ? 'not-connected' : 'sent';
     } catch {
-      return false;
+      return 'refused';
     }
   }
 
@@ -147,19 +157,21 @@ export class PeerLinkHub {
   private readonly handleConnected = (peerId: NodeId): void => {
     if (this.open.has(peerId)) return;
     this.open.add(peerId);
+    this.left.delete(peerId);
     this.fire('connected', peerId);
   };
 
   private readonly handleDisconnected = (peerId: NodeId, reason: PeerDisconnectReason): void => {
+    if (reason === 'left') this.left.add(peerId);
     // A presence leave after the channel already closed still matters: it tells why the peer is gone.
     if (!this.open.delete(peerId) && reason !== 'left') return;
     this.fire('disconnected', peerId, reason);
   };
 
-  private fire<K extends keyof PeerLinkListeners>(event: K, ...args: Parameters<PeerLinkListeners[K]>): void {
+  private fire<K extends keyof MeshHubListeners>(event: K, ...args: Parameters<MeshHubListeners[K]>): void {
     for (const l of [...this.listeners[event]]) {
       try {
-        (l as (...a: Parameters<PeerLinkListeners[K]>) => void)(...args);
+        (l as (...a: Parameters<MeshHubListeners[K]>) => void)(...args);
       } catch {
         // One listener's bug must not starve the others of the mesh's events.
       }

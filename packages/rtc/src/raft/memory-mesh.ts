@@ -1,12 +1,12 @@
 /**
  * `MemoryMesh`: an in-process stand-in for the WebRTC mesh, for unit tests of the Raft layer. Each peer gets a
- * {@link PeerLink} with the mesh's semantics: a link between two peers is either open (both sides got
+ * {@link MeshLink} with the mesh's semantics: a link between two peers is either open (both sides got
  * `connected`) or not; messages on an open link arrive in order, asynchronously, after a JSON round trip
  * (as over the control channel); messages on a closed link are lost.
  * @module
  */
 import type { NodeId } from '@raftrtc/raft';
-import type { PeerDisconnectReason, PeerLink } from './peer-link.js';
+import type { PeerDisconnectReason, MeshLink } from './mesh-link.js';
 
 /** Counters of what the mesh did, for tests. */
 export interface MemoryMeshStats {
@@ -23,16 +23,32 @@ interface Callbacks {
 
 const pairKey = (a: NodeId, b: NodeId): string => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
 
+/** Options of {@link MemoryMesh}. */
+export interface MemoryMeshOptions {
+  /** Largest JSON frame a send accepts, in UTF-16 units; larger sends throw, as the real mesh's do. Default: no limit. */
+  maxFrameLength?: number;
+}
+
+/** Thrown by a {@link MemoryMesh} link's send for a frame over `maxFrameLength`. */
+export class MemoryMeshFrameError extends RangeError {
+  override readonly name = 'MemoryMeshFrameError';
+}
+
 /** The in-memory mesh; see the module comment. */
 export class MemoryMesh {
   readonly stats: MemoryMeshStats = { delivered: 0, lost: 0 };
+  private readonly maxFrameLength: number;
   private readonly peers = new Map<NodeId, Callbacks>();
   /** Open links, and a generation per pair so a message sent before a reconnect is not delivered after it. */
   private readonly open = new Map<string, number>();
   private generation = 0;
 
+  constructor(options: MemoryMeshOptions = {}) {
+    this.maxFrameLength = options.maxFrameLength ?? Infinity;
+  }
+
   /** A link for peer `id` (not connected to anyone yet). */
-  link(id: NodeId): PeerLink {
+  link(id: NodeId): MeshLink {
     const cb: Callbacks = { message: null, connected: null, disconnected: null };
     this.peers.set(id, cb);
     return {
@@ -97,17 +113,19 @@ export class MemoryMesh {
     this.send(from, to, payload);
   }
 
-  private send(from: NodeId, to: NodeId, message: unknown): void {
+  private send(from: NodeId, to: NodeId, message: unknown): boolean {
     const key = pairKey(from, to);
     const gen = this.open.get(key);
-    if (gen === undefined) { this.stats.lost++; return; }
+    if (gen === undefined) { this.stats.lost++; return false; }
     // Through JSON, like the mesh's framing: what arrives is what a real peer would parse.
     const text = JSON.stringify(message);
+    if (text.length > this.maxFrameLength) throw new MemoryMeshFrameError(`frame of ${text.length} exceeds ${this.maxFrameLength}`);
     queueMicrotask(() => {
       const target = this.peers.get(to);
       if (this.open.get(key) !== gen || !target?.message) { this.stats.lost++; return; }
       this.stats.delivered++;
       target.message(from, JSON.parse(text) as unknown);
     });
+    return true;
   }
 }
