@@ -148,6 +148,8 @@ export class FileStorage implements Storage {
   private nextSeq = 1;
   private logSeq = 0;
   private hardState: HardState | null = null;
+  /** `hardState` moved only its commit index since the last record, so it is not on disk yet. */
+  private hardStateUnwritten = false;
   private snapIndex = 0;
   private lastIndex = 0;
   /** Serialises calls, so a caller that does not await still gets them applied in order. */
@@ -318,7 +320,8 @@ export class FileStorage implements Storage {
     }
   }
 
-  private async doSave(update: StorageUpdate): Promise<void> {
+  /** `force`: write (and fsync) the hard state even if only its commit index moved. */
+  private async doSave(update: StorageUpdate, force = false): Promise<void> {
     this.check();
     if (update.snapshot) {
       // The snapshot replaces the whole log: void every existing segment and start a new one.
@@ -333,14 +336,20 @@ export class FileStorage implements Storage {
     if (update.entries.length > 0) rec.e = update.entries as Entry[];
     // Only a changed term or vote, or new entries, must be durable before the node answers anyone (Raft
     // Figure 2). A commit index alone may be lost: the node relearns it from the leader or from a quorum
-    // after a restart, so that record is written without an fsync, off the commit path (etcd's MustSync).
+    // after a restart (etcd's MustSync). So a save that only moves the commit index writes nothing: the new
+    // hard state rides along with the next record, or is written at close().
     const prev = this.hardState;
-    let mustSync = rec.e !== undefined || !!update.snapshot;
+    let mustSync = force || rec.e !== undefined || !!update.snapshot;
     if (update.hardState) {
-      rec.h = update.hardState;
       this.hardState = update.hardState;
       if (!prev || prev.term !== update.hardState.term || prev.vote !== update.hardState.vote) mustSync = true;
     }
+    if (!mustSync) {
+      if (update.hardState) this.hardStateUnwritten = true;
+      return;
+    }
+    if (update.hardState || this.hardStateUnwritten) rec.h = this.hardState!;
+    this.hardStateUnwritten = false;
     if (rec.e === undefined && rec.h === undefined && !update.snapshot) return;
 
     let created = false;
@@ -443,6 +452,7 @@ export class FileStorage implements Storage {
 
   private async doClose(): Promise<void> {
     if (this.closed) return;
+    if (this.hardStateUnwritten && this.failure === null) await this.guard(() => this.doSave({ hardState: null, snapshot: null, entries: [] }, true));
     this.closed = true;
     await this.closeActive();
     if (this.locked) await this.unlock();
