@@ -120,6 +120,7 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
 
   private phase: 'new' | 'running' | 'closed' = 'new';
   private current: N | null = null;
+  private currentTransport: WebRtcTransport | null = null;
   /** The voters the current node was created with: `[]` means it may still bootstrap. */
   private createdWith: NodeId[] = [];
   /** Set while the node is being replaced: nothing may touch it meanwhile. */
@@ -159,6 +160,11 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
   /** The current RaftNode (null before {@link start} resolves). Replaced at most once; see `createNode`. */
   get node(): N | null {
     return this.current;
+  }
+
+  /** The current node's transport, for its counters (null before {@link start} resolves). */
+  get transport(): WebRtcTransport | null {
+    return this.currentTransport;
   }
 
   /** This peer's state as last announced (null before start). */
@@ -241,6 +247,7 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     await node.start();
     // Only a started node has a status: until now every event handler saw no node and did nothing.
     this.current = node;
+    this.currentTransport = transport;
     this.createdWith = voters;
   }
 

@@ -1,0 +1,113 @@
+/**
+ * Raft over real data channels: Node.js peers (node-datachannel) join a room through the real signaling
+ * server, form one cluster with RoomMembership over WebRtcTransport, replicate chat, and survive their leader
+ * leaving. Real time: every wait is a hang guard (`waitFor`), never a performance threshold.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { MemoryStorage, RaftNode, type Entry, type StateMachine } from '@raftrtc/raft';
+import type { RaftRtcServer } from '@raftrtc/server';
+import { WebRTCManager } from '../src/index.ts';
+import { MeshHub } from '../src/raft/mesh-link.ts';
+import { RoomMembership } from '../src/raft/room-membership.ts';
+import { nodeOptions, releaseNodeDataChannel, startSignaling, token, waitFor } from './helpers.ts';
+
+after(releaseNodeDataChannel);
+
+/** The room's replicated state: the chat log. */
+class Chat implements StateMachine<string, number> {
+  log: string[] = [];
+  apply(text: string, _e: Entry): number { return this.log.push(text); }
+  snapshot(): unknown { return [...this.log]; }
+  restore(data: unknown): void { this.log = [...(data as string[])]; }
+}
+
+type ChatNode = RaftNode<string, number>;
+
+interface RoomPeer {
+  name: string;
+  id: string;
+  manager: WebRTCManager;
+  membership: RoomMembership<ChatNode>;
+  chat: Chat;
+}
+
+/** Joins `room` as the app would: hub before signaling, the presence list read once subscribed. */
+async function joinRoom(server: RaftRtcServer, room: string, name: string): Promise<RoomPeer> {
+  const t = await token(server, room, name);
+  // Appends of up to ~1 MiB, as codec text framed once more: the control frame limit must exceed that.
+  const manager = new WebRTCManager(t.peerId, nodeOptions(name, { limits: { maxControlFrameBytes: 4 << 20 } }));
+  const hub = new MeshHub(manager);
+  await manager.connectToCentrifugo(t.url, room, { token: t.token, subscriptionToken: t.subscriptionToken, iceServers: t.iceServers as RTCIceServer[] });
+  const peer: RoomPeer = { name, id: t.peerId, manager, membership: null as unknown as RoomMembership<ChatNode>, chat: new Chat() };
+  peer.membership = new RoomMembership<ChatNode>({
+    id: t.peerId, hub, peersAtJoin: manager.peers().map((p) => p.id), graceMs: 3_000,
+    createNode: ({ voters, transport }) => {
+      peer.chat = new Chat();
+      return new RaftNode<string, number>({
+        id: t.peerId, voters, transport, storage: new MemoryStorage(), stateMachine: peer.chat, tickMs: 20, electionTicks: 10,
+      });
+    },
+  });
+  await peer.membership.start();
+  return peer;
+}
+
+/** Whether `peers` form one cluster: the same leader, and exactly them as voters, on every peer. */
+function oneCluster(peers: readonly RoomPeer[]): boolean {
+  const want = peers.map((p) => p.id).sort().join(',');
+  const leader = peers[0]!.membership.node?.leader ?? null;
+  return leader !== null && peers.every((p) => {
+    const n = p.membership.node;
+    if (!n || n.leader !== leader) return false;
+    const c = n.status().conf;
+    return [...c.voters].sort().join(',') === want && c.learners.length === 0;
+  });
+}
+
+const describeRoom = (peers: readonly RoomPeer[]): string => peers.map((p) => {
+  const n = p.membership.node;
+  if (!n) return `${p.name}: no node`;
+  const st = n.status();
+  return `${p.name}: ${p.membership.state} ${st.role} leader=${st.leader} voters=${st.conf.voters.length} learners=${st.conf.learners.length}`;
+}).join('; ');
+
+test('three peers over real data channels form one cluster, chat, and survive their leader leaving', async () => {
+  const server = await startSignaling();
+  const peers: RoomPeer[] = [];
+  try {
+    for (const name of ['ann', 'bob', 'cyd']) {
+      peers.push(await joinRoom(server, 'raft-room', name));
+      await waitFor(() => oneCluster(peers), () => `one cluster of ${peers.length} (${describeRoom(peers)})`);
+    }
+    const [ann, bob, cyd] = peers as [RoomPeer, RoomPeer, RoomPeer];
+    assert.equal(peers.filter((p) => p.membership.node!.isLeader).length, 1, 'one leader, elected over data channels');
+    assert.equal(ann.membership.state, 'member', 'the first peer founded the cluster and stayed in it');
+    await cyd.membership.node!.propose('hello from cyd');
+    await bob.membership.node!.propose('hello from bob');
+    await waitFor(() => peers.every((p) => p.chat.log.length === 2), () => 'every peer to apply both messages');
+    for (const p of peers) assert.deepEqual(p.chat.log, ['hello from cyd', 'hello from bob'], `${p.name} has the chat in commit order`);
+
+    const leader = peers.find((p) => p.membership.node!.isLeader)!;
+    const outcome = await leader.membership.leave();
+    leader.manager.disconnect();
+    assert.ok(outcome.transferredTo !== null, `the leaving leader handed over (${JSON.stringify(outcome)})`);
+    assert.ok(outcome.removed, 'the leaving leader saw itself removed');
+    const rest = peers.filter((p) => p !== leader);
+    await waitFor(() => oneCluster(rest), () => `one cluster of the two who stayed (${describeRoom(rest)})`);
+    await rest[1]!.membership.node!.propose('after the leader left');
+    await waitFor(() => rest.every((p) => p.chat.log.length === 3), () => 'both survivors to apply the third message');
+    for (const p of rest) assert.deepEqual(p.chat.log, ['hello from cyd', 'hello from bob', 'after the leader left'], `${p.name} lost nothing`);
+    for (const p of rest) {
+      const s = p.manager.stats();
+      assert.equal(s.droppedTotal, 0, `${p.name}'s mesh dropped nothing: ${JSON.stringify(s.dropped)}`);
+      const t = p.membership.transport!.stats;
+      assert.equal(t.malformed + t.oversized + t.misaddressed + t.refused, 0, `${p.name}'s transport refused nothing: ${JSON.stringify(t)}`);
+    }
+  } finally {
+    for (const p of peers) await p.membership.close();
+    for (const p of peers) p.manager.disconnect();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.close();
+  }
+});
