@@ -73,10 +73,16 @@ async function readJsonBody(req: IncomingMessage, max: number): Promise<Record<s
   if (Number.isFinite(declared) && declared > max) throw new ApiError(413, 'body_too_large', `request bodies are at most ${max} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new ApiError(413, 'body_too_large', `request bodies are at most ${max} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > max) throw new ApiError(413, 'body_too_large', `request bodies are at most ${max} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    // The client went away mid-body: nothing is wrong with the server.
+    throw new ApiError(400, 'bad_request', 'the request body was not received completely');
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') return {};

@@ -48,7 +48,13 @@ describe('signaling messages', () => {
     { type: 'peer-joined', from: 'a', name: 'Ann' },
     { type: 'peer-list', from: 'a', to: 'b', peers: ['c', 'd'] },
   ];
-  for (const m of valid) test(`accepts ${JSON.stringify(m)}`, () => assert.ok(isSignalingMessage(m), validateSignalingMessage(m).ok ? 'ok' : (validateSignalingMessage(m) as { reason: string }).reason));
+  for (const m of valid) {
+    test(`accepts ${JSON.stringify(m)}`, () => {
+      const r = validateSignalingMessage(m);
+      assert.ok(r.ok, r.ok ? '' : r.reason);
+      assert.ok(isSignalingMessage(m), 'the type guard agrees');
+    });
+  }
 
   const invalid: Array<[string, unknown]> = [
     ['not an object', 'offer'],
