@@ -134,7 +134,7 @@ export class ClientSession {
       }
     } catch (err) {
       if (err instanceof DisconnectError) {
-        this.disconnect(err.disconnect, err.message);
+        this.disconnect(err.disconnect, err.detail);
       } else {
         this.ctx.log.error('command failed', { client: this.client, error: err instanceof Error ? err.stack : String(err) });
         this.disconnect(Disconnects.serverError);

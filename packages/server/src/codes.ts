@@ -84,9 +84,12 @@ export class ClientError extends Error {
 /** A command whose handling ends the connection with a Centrifugo disconnect code. */
 export class DisconnectError extends Error {
   readonly disconnect: DisconnectShape;
+  /** What exactly was wrong; appended to the close reason. */
+  readonly detail: string;
   constructor(disconnect: DisconnectShape, detail = '') {
     super(detail ? `${disconnect.reason}: ${detail}` : disconnect.reason);
     this.name = 'DisconnectError';
     this.disconnect = disconnect;
+    this.detail = detail;
   }
 }
