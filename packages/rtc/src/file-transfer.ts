@@ -52,6 +52,15 @@ export interface FileSendConfig {
   pollMs: number;
 }
 
+/**
+ * A sender gives the event loop a turn at least this often: when the channel drains fast enough that sending
+ * never waits, the loop would otherwise run on microtasks alone and starve the sender's own timers (Raft
+ * heartbeats among them) for the whole file.
+ */
+const YIELD_EVERY_BYTES = 1024 * 1024;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
 function readerOf(source: FileSource): { size: number; mime: string; read(start: number, end: number): Promise<Uint8Array> } {
   if (source instanceof Uint8Array) return { size: source.byteLength, mime: '', read: async (s, e) => source.subarray(s, e) };
   if (source instanceof ArrayBuffer) return { size: source.byteLength, mime: '', read: async (s, e) => new Uint8Array(source, s, e - s) };
@@ -75,8 +84,14 @@ export async function sendFileOver(
     mime: options.mime ?? (reader.mime || 'application/octet-stream'), chunkSize: config.chunkBytes,
   };
   if (!link.sendControl(meta)) throw new PeerNotConnectedError(link.remoteId);
+  let sinceYield = 0;
   for (let index = 0, offset = 0; offset < reader.size; index++) {
+    if (sinceYield >= YIELD_EVERY_BYTES) {
+      sinceYield = 0;
+      await yieldToEventLoop();
+    }
     if (bulk.bufferedAmount > config.highWaterBytes) {
+      sinceYield = 0;
       try {
         await link.waitForBulkDrain(bulk, config.lowWaterBytes, config.pollMs);
       } catch (e) {
@@ -94,6 +109,7 @@ export async function sendFileOver(
     if (bulk !== link.bulkChannel || !link.sendBulk(encodeChunk(id, index, bytes))) {
       throw new TransferAbortedError(link.remoteId, id, 'the connection went away');
     }
+    sinceYield += end - offset;
     offset = end;
     options.onProgress?.({ id, name, size: reader.size, bytes: offset });
   }

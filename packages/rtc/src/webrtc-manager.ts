@@ -71,7 +71,7 @@ export const DEFAULT_LIMITS: Readonly<ManagerLimits> = {
   maxConcurrentFiles: 8,
   maxEarlyBytes: 4 * 1024 * 1024,
   maxPeers: 32,
-  fileChunkBytes: 64 * 1024,
+  fileChunkBytes: 128 * 1024,
   bulkHighWaterBytes: 1024 * 1024,
   bulkLowWaterBytes: 256 * 1024,
 };
