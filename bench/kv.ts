@@ -7,7 +7,8 @@
  * `loadRecoveryMs`: the first load write sent after the kill that succeeds, bounded by the 5 s client timeout).
  *
  * Options: `--concurrency=1,16,64,256 --seconds=10 --warmup=2 --repeats=3 --kills=5 --tick-ms=100
- * --election-ticks=10 --recovery-concurrency=16 --kv-args="…"` (extra flags for our members, e.g.
+ * --election-ticks=10 --recovery-concurrency=16 --snapshot-every=10000 --kv-args="…"` (`--snapshot-every` is
+ * etcd's `--snapshot-count`) (extra flags for our members, e.g.
  * `--no-parallel-write`). etcd gets `--heartbeat-interval=<tick-ms>
  * --election-timeout=<tick-ms × election-ticks>`. Installs `etcd-server` with apt-get when `etcd` is not
  * on PATH.
@@ -124,7 +125,7 @@ function startMember(m: Member): void {
   m.child = track(spawn(m.cmd, m.args, { stdio: ['ignore', 'pipe', 'pipe'] }), m.name);
 }
 
-async function kvCluster(root: string, tickMs: number, electionTicks: number, extraArgs: string[]): Promise<System> {
+async function kvCluster(root: string, tickMs: number, electionTicks: number, snapshotEvery: number, extraArgs: string[]): Promise<System> {
   const ids = ['n1', 'n2', 'n3'];
   const raft = await Promise.all(ids.map(() => freePort()));
   const http = await Promise.all(ids.map(() => freePort()));
@@ -133,7 +134,7 @@ async function kvCluster(root: string, tickMs: number, electionTicks: number, ex
     name: `kv-${id}`, clientPort: http[i]!, cmd: process.execPath,
     args: ['--import', 'tsx', KV_MAIN, '--id', id, '--peers', peers, '--listen', `${HOST}:${http[i]}`,
       '--data', join(root, 'kv', id), '--secret', 'kv-bench-secret', '--tick-ms', String(tickMs),
-      '--election-ticks', String(electionTicks), '--quiet', ...extraArgs],
+      '--election-ticks', String(electionTicks), '--snapshot-every', String(snapshotEvery), '--quiet', ...extraArgs],
   }));
   members.forEach(startMember);
   return {
@@ -157,7 +158,7 @@ function ensureEtcd(): void {
   if (r.status !== 0 || spawnSync('sh', ['-c', 'command -v etcd']).status !== 0) throw new Error('could not install etcd-server');
 }
 
-async function etcdCluster(root: string, tickMs: number, electionTicks: number): Promise<System> {
+async function etcdCluster(root: string, tickMs: number, electionTicks: number, snapshotEvery: number): Promise<System> {
   const names = ['e1', 'e2', 'e3'];
   const client = await Promise.all(names.map(() => freePort()));
   const peer = await Promise.all(names.map(() => freePort()));
@@ -169,7 +170,7 @@ async function etcdCluster(root: string, tickMs: number, electionTicks: number):
       '--listen-peer-urls', `http://${HOST}:${peer[i]}`, '--initial-advertise-peer-urls', `http://${HOST}:${peer[i]}`,
       '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'kv-bench',
       '--heartbeat-interval', String(tickMs), '--election-timeout', String(tickMs * electionTicks),
-      '--log-level', 'error'],
+      '--snapshot-count', String(snapshotEvery), '--log-level', 'error'],
   }));
   members.forEach(startMember);
   return {
@@ -369,6 +370,8 @@ export async function run(options: BenchOptions): Promise<void> {
   const tickMs = numOption(options, 'tick-ms', 100);
   const electionTicks = numOption(options, 'election-ticks', 10);
   const recoveryConcurrency = numOption(options, 'recovery-concurrency', 16);
+  // Both compact as often: RaftNode's default, a tenth of etcd 3.4's default --snapshot-count.
+  const snapshotEvery = numOption(options, 'snapshot-every', 10_000);
   const kvArgs = (options['kv-args'] ?? '').split(/\s+/).filter(Boolean);
 
   process.once('SIGINT', onSignal);
@@ -381,7 +384,7 @@ export async function run(options: BenchOptions): Promise<void> {
     tempDirs.push(root);
     mkdirSync(join(root, 'kv'));
     mkdirSync(join(root, 'etcd'));
-    const systems = [await kvCluster(root, tickMs, electionTicks, kvArgs), await etcdCluster(root, tickMs, electionTicks)];
+    const systems = [await kvCluster(root, tickMs, electionTicks, snapshotEvery, kvArgs), await etcdCluster(root, tickMs, electionTicks, snapshotEvery)];
     for (const s of systems) log(`${s.name}: leader ${s.members[await waitHealthy(s)]!.name}`);
 
     for (const concurrency of concurrencies) {

@@ -1,7 +1,7 @@
 // Makes `npm start` and `npm test` self-sufficient on a fresh clone: installs npm dependencies (which also
 // builds @raftrtc/raft through the root `prepare` script) when they are missing or older than the lockfile.
-// With `--browser` (npm test) it also installs Debian's Chromium for the browser tests when it is missing
-// and we may (root with apt); Playwright never downloads a browser here.
+// With `--browser` (npm test) it also installs the Debian packages the tests start (Chromium, etcd) when
+// they are missing and we may (root with apt); Playwright never downloads a browser here.
 import { execSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,16 +18,23 @@ if (stale) {
   execSync('npm run prepare', { cwd: root, stdio: 'inherit' });
 }
 
-if (process.argv.includes('--browser') && !existsSync('/usr/bin/chromium')) {
+// Debian packages the tests start for real: Chromium (browser and WebRTC tests) and etcd (the kv example's
+// etcd gateway is checked against etcd's own answers).
+const TEST_PACKAGES = [
+  { pkg: 'chromium', bin: '/usr/bin/chromium' },
+  { pkg: 'etcd-server', bin: '/usr/bin/etcd' },
+];
+if (process.argv.includes('--browser')) {
+  const missing = TEST_PACKAGES.filter((p) => !existsSync(p.bin)).map((p) => p.pkg);
   const canApt = typeof process.getuid === 'function' && process.getuid() === 0 && existsSync('/usr/bin/apt-get');
-  if (canApt) {
-    console.log('[raftrtc] installing Chromium for the browser tests (apt-get install chromium)…');
+  if (missing.length > 0 && canApt) {
+    console.log(`[raftrtc] installing what the tests start (apt-get install ${missing.join(' ')})…`);
     try {
-      execSync('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium', { stdio: 'inherit' });
+      execSync(`apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(' ')}`, { stdio: 'inherit' });
     } catch {
-      console.log('[raftrtc] could not install Chromium: the browser tests will be skipped');
+      console.log('[raftrtc] could not install them: the tests that need them will be skipped');
     }
-  } else {
-    console.log('[raftrtc] /usr/bin/chromium is missing and cannot be installed here: the browser tests will be skipped');
+  } else if (missing.length > 0) {
+    console.log(`[raftrtc] ${missing.join(', ')} missing and cannot be installed here: the tests that need them will be skipped`);
   }
 }

@@ -5,7 +5,7 @@
  *
  * - `POST /v3/kv/put` `{ key, value, prev_kv? }`
  * - `POST /v3/kv/range` `{ key, range_end?, limit?, serializable?, keys_only?, count_only? }`
- * - `POST /v3/kv/deleterange` `{ key, range_end? }`
+ * - `POST /v3/kv/deleterange` `{ key, range_end?, prev_kv? }`
  * - `POST /v3/maintenance/status` `{}`
  *
  * Answers follow proto3 JSON as etcd's gateway prints it: original (snake_case) field names, 64-bit integers
@@ -131,9 +131,9 @@ export class EtcdGateway {
     const key = utf8(this.key(body), 'key');
     const value = utf8(bytesField(body, 'value'), 'value');
     // Leases and ignore_* have no counterpart in this store: refuse rather than silently drop them.
-    if (intField(body, 'lease') !== 0) throw new HttpError(400, 'unsupported', 'leases are not supported');
+    if (intField(body, 'lease') !== 0) throw new HttpError(501, 'unsupported', 'leases are not supported');
     if (boolField(body, 'ignore_value') || boolField(body, 'ignoreValue') || boolField(body, 'ignore_lease') || boolField(body, 'ignoreLease')) {
-      throw new HttpError(400, 'unsupported', 'ignore_value and ignore_lease are not supported');
+      throw new HttpError(501, 'unsupported', 'ignore_value and ignore_lease are not supported');
     }
     const r = await this.node.propose({ op: 'put', key, value });
     if (r.op !== 'put') throw new HttpError(500, 'internal', 'unexpected result');
@@ -149,7 +149,7 @@ export class EtcdGateway {
     const rangeEnd = bytesField(body, 'range_end');
     const limit = intField(body, 'limit');
     if (limit < 0) throw new HttpError(400, 'invalid_body', '"limit" must be ≥ 0');
-    if (intField(body, 'revision') > 0) throw new HttpError(400, 'unsupported', 'reads at a past revision are not supported (no MVCC history)');
+    if (intField(body, 'revision') > 0) throw new HttpError(501, 'unsupported', 'reads at a past revision are not supported (no MVCC history)');
     const query = { op: 'range' as const, key, ...(rangeEnd.length > 0 ? { rangeEnd: rangeEnd.toString('base64') } : {}), ...(limit > 0 ? { limit } : {}) };
     // serializable: this member's applied state, possibly stale (as in etcd); otherwise a ReadIndex read.
     const r = boolField(body, 'serializable') ? this.store.query(query) : await this.node.read(query);
@@ -170,12 +170,14 @@ export class EtcdGateway {
   private async deleteRange(body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
     alias(body, 'range_end', 'rangeEnd');
     alias(body, 'prev_kv', 'prevKv');
-    if (boolField(body, 'prev_kv')) throw new HttpError(400, 'unsupported', 'prev_kv on deleterange is not supported');
+    const prevKv = boolField(body, 'prev_kv');
     const key = this.key(body).toString('base64');
     const rangeEnd = bytesField(body, 'range_end');
-    const r = await this.node.propose({ op: 'delete-range', key, ...(rangeEnd.length > 0 ? { rangeEnd: rangeEnd.toString('base64') } : {}) });
+    const r = await this.node.propose({
+      op: 'delete-range', key, ...(rangeEnd.length > 0 ? { rangeEnd: rangeEnd.toString('base64') } : {}), ...(prevKv ? { prevKv } : {}),
+    });
     if (r.op !== 'delete-range') throw new HttpError(500, 'internal', 'unexpected result');
-    return { status: 200, body: compact({ header: this.header(r.revision), deleted: int64(r.deleted) }) };
+    return { status: 200, body: compact({ header: this.header(r.revision), deleted: int64(r.deleted), prev_kvs: r.prev?.map((kv) => this.kv(kv)) }) };
   }
 
   /** Local, as etcd's Status is: this member's view of leader, term and indexes. */

@@ -50,6 +50,14 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
+/** gRPC status codes by HTTP status, the inverse of grpc-gateway's mapping. */
+const GRPC_CODES: Record<number, number> = { 400: 3, 404: 5, 405: 12, 409: 9, 413: 8, 429: 8, 500: 13, 501: 12, 503: 14 };
+
+/** An error as etcd's grpc-gateway prints it: `{ error, message, code }` with the gRPC code. */
+function etcdError(e: HttpError): Record<string, unknown> {
+  return { error: e.message, message: e.message, code: GRPC_CODES[e.status] ?? 2 };
+}
+
 /**
  * Maps the library's typed errors to HTTP: no leader / not leader / timeout are 503 with a hint: the
  * leader's id and, when it announced one, its HTTP address (from this node's applied state: a hint only).
@@ -189,7 +197,8 @@ export class KvApi {
       const headers: Record<string, string> = {};
       if (e.status === 405 && typeof e.extra.allow === 'string') headers.allow = e.extra.allow;
       if (e.closeConnection) headers.connection = 'close';
-      send(res, e.status, { error: { code: e.code, message: e.message, ...e.extra } }, headers);
+      const etcdStyle = req.url?.startsWith('/v3/') === true;
+      send(res, e.status, etcdStyle ? etcdError(e) : { error: { code: e.code, message: e.message, ...e.extra } }, headers);
     }
   }
 

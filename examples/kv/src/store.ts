@@ -31,7 +31,7 @@ export type KvCommand =
   | { op: 'put'; key: string; value: Json }
   | { op: 'delete'; key: string }
   /** etcd's DeleteRange: bounds as base64 bytes (see {@link KeyRange}); one revision for the whole range. */
-  | ({ op: 'delete-range' } & KeyRange)
+  | ({ op: 'delete-range'; prevKv?: boolean } & KeyRange)
   | { op: 'cas'; key: string; expected: CasExpectation; value: Json }
   | { op: 'member-address'; id: string; address: string }
   | { op: 'member-forget'; id: string }
@@ -40,7 +40,8 @@ export type KvCommand =
 export type KvResult =
   | { op: 'put'; revision: number; kv: KeyValue; prev: KeyValue | null }
   | { op: 'delete'; revision: number; deleted: boolean; prev: KeyValue | null }
-  | { op: 'delete-range'; revision: number; deleted: number }
+  /** `prev`: the deleted pairs, when the command asked for them (`prevKv`). */
+  | { op: 'delete-range'; revision: number; deleted: number; prev?: KeyValue[] }
   | { op: 'cas'; revision: number; succeeded: boolean; kv: KeyValue | null }
   | { op: 'member'; revision: number };
 
@@ -107,11 +108,12 @@ export class KvStore implements StateMachine<KvCommand, KvResult, KvQuery, KvQue
       case 'delete-range': {
         const keys = this.rangeKeys(command);
         // Like an etcd transaction: every key goes at the same revision, and deleting nothing takes none.
-        if (keys.length === 0) return { op: 'delete-range', revision: this.revision, deleted: 0 };
+        if (keys.length === 0) return { op: 'delete-range', revision: this.revision, deleted: 0, ...(command.prevKv ? { prev: [] } : {}) };
+        const prev = command.prevKv ? keys.map((k) => this.kvs.get(k)!) : undefined;
         for (const k of keys) this.kvs.delete(k);
         this.sorted = null;
         this.revision++;
-        return { op: 'delete-range', revision: this.revision, deleted: keys.length };
+        return { op: 'delete-range', revision: this.revision, deleted: keys.length, ...(prev ? { prev } : {}) };
       }
       case 'cas': {
         const cur = this.kvs.get(command.key) ?? null;

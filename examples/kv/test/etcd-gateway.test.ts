@@ -117,17 +117,19 @@ describe('examples/kv: the etcd v3 JSON gateway subset on a 3-member cluster', (
     assert.equal(new Set(views.map((v) => v.body.raftTerm)).size, 1, 'one term');
   });
 
-  it('refuses a missing key, bad base64, non-UTF-8 bytes, leases and GET', async () => {
-    const cases: [unknown, string][] = [
-      [{ value: b64('x') }, 'invalid_key'],
-      [{ key: '***', value: b64('x') }, 'invalid_body'],
-      [{ key: b64(Buffer.from([0xff, 0xfe])), value: b64('x') }, 'invalid_body'],
-      [{ key: b64('k'), value: b64('x'), lease: '7' }, 'unsupported'],
+  it('refuses a missing key, bad base64, non-UTF-8 bytes, leases and GET, in etcd\'s error shape', async () => {
+    // grpc-gateway's shape: { error, message, code } with the gRPC code (3 InvalidArgument, 12 Unimplemented).
+    const cases: [unknown, number, number][] = [
+      [{ value: b64('x') }, 400, 3],
+      [{ key: '***', value: b64('x') }, 400, 3],
+      [{ key: b64(Buffer.from([0xff, 0xfe])), value: b64('x') }, 400, 3],
+      [{ key: b64('k'), value: b64('x'), lease: '7' }, 501, 12],
     ];
-    for (const [body, code] of cases) {
+    for (const [body, status, code] of cases) {
       const r = await http(members[0]!, 'POST', '/v3/kv/put', JSON.stringify(body));
-      assert.equal(r.status, 400, JSON.stringify(body));
-      assert.equal(r.body.error.code, code, JSON.stringify(r.body));
+      assert.equal(r.status, status, JSON.stringify(body));
+      assert.equal(r.body.code, code, JSON.stringify(r.body));
+      assert.ok(typeof r.body.error === 'string' && r.body.error === r.body.message, `error and message carry the text: ${JSON.stringify(r.body)}`);
     }
     const get = await http(members[0]!, 'GET', '/v3/kv/range');
     assert.equal(get.status, 405);
