@@ -1,0 +1,110 @@
+// Glare, connection loss and departures between Node.js peers through the real signaling server.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { CentrifugeSignaling } from '../src/index.ts';
+import {
+  joinPeer, makePeer, releaseNodeDataChannel, shutdown, startSignaling, token, waitFor, waitForMesh, type TestPeer,
+} from './helpers.ts';
+
+after(releaseNodeDataChannel);
+
+test('glare: both sides of every pair offer at once, and every pair still connects', async (t) => {
+  const server = await startSignaling();
+  const peers: TestPeer[] = [];
+  try {
+    // politeWaitMs 0: the polite side does not wait for the impolite side's offer, so offers cross.
+    const glare = { timing: { politeWaitMs: 0 } };
+    peers.push(...(await Promise.all(['a', 'b', 'c', 'd'].map((n) => joinPeer(server, 'glare', n, glare)))));
+    await waitForMesh(peers);
+    const collisions = peers.reduce((n, p) => n + p.manager.stats().collisions, 0);
+    const recoveries = peers.reduce((n, p) => n + p.manager.stats().recoveries, 0);
+    t.diagnostic(`${collisions} offer collisions settled, ${recoveries} connections recovered`);
+    assert.ok(collisions > 0, 'offers collided (otherwise this test tests nothing)');
+    for (const p of peers) {
+      for (const q of peers) if (q !== p) assert.ok(p.manager.sendMessage(q.id, `from ${p.name}`), `${p.name} → ${q.name} sent`);
+    }
+    await waitFor(() => peers.every((p) => p.rec.messages.length === 3), () => 'three messages on every peer');
+  } finally {
+    await shutdown(peers, server);
+  }
+});
+
+test('a connection closed abruptly: both sides see `failed`, recover with a new generation, and carry messages again', async () => {
+  const server = await startSignaling();
+  const peers: TestPeer[] = [];
+  try {
+    peers.push(...(await Promise.all(['a', 'b', 'c'].map((n) => joinPeer(server, 'kill', n)))));
+    await waitForMesh(peers);
+    const [a, b, c] = peers as [TestPeer, TestPeer, TestPeer];
+    const before = a.manager.peers().find((i) => i.id === b.id)!.generation;
+    a.manager.peerConnection(b.id)!.close(); // as if the connection had died under the manager
+
+    await waitFor(() => a.rec.disconnected.length > 0 && b.rec.disconnected.length > 0, () => 'a disconnect event on a and b');
+    assert.deepEqual(a.rec.disconnected[0], { peer: b.id, reason: 'failed' }, 'a sees b failed');
+    assert.deepEqual(b.rec.disconnected[0], { peer: a.id, reason: 'failed' }, 'b sees a failed');
+    await waitFor(() => a.rec.connected.filter((id) => id === b.id).length === 2 && b.rec.connected.filter((id) => id === a.id).length === 2,
+      () => 'a and b connected again');
+    await waitForMesh(peers);
+    const after = a.manager.peers().find((i) => i.id === b.id)!;
+    assert.ok(after.generation > before, `a new connection replaced the dead one (generation ${before} → ${after.generation})`);
+    assert.equal(c.rec.disconnected.length, 0, 'c saw nothing');
+    assert.ok(a.manager.stats().recoveries >= 1, 'a counts the recovery');
+    assert.ok(a.manager.sendRaftMessage(b.id, { after: 'recovery' }), 'a → b sent');
+    await waitFor(() => b.rec.raft.some((r) => r.from === a.id), () => 'the raft message on b');
+  } finally {
+    await shutdown(peers, server);
+  }
+});
+
+test('disconnect(): the others see `left` and forget the peer', async () => {
+  const server = await startSignaling();
+  const peers: TestPeer[] = [];
+  try {
+    peers.push(...(await Promise.all(['a', 'b', 'c'].map((n) => joinPeer(server, 'bye', n)))));
+    await waitForMesh(peers);
+    const [a, b, c] = peers as [TestPeer, TestPeer, TestPeer];
+    c.manager.disconnect();
+    await waitFor(() => a.rec.disconnected.length === 1 && b.rec.disconnected.length === 1, () => 'the departure on a and b');
+    for (const p of [a, b]) {
+      assert.deepEqual(p.rec.disconnected, [{ peer: c.id, reason: 'left' }], `${p.name} sees c left`);
+      assert.equal(p.manager.peerState(c.id), null, `${p.name} no longer links c`);
+    }
+    assert.deepEqual(c.rec.disconnected.map((d) => d.reason), ['closed', 'closed'], 'c itself reports its links closed');
+    assert.ok(a.manager.sendMessage(b.id, 'still here'), 'a and b stay connected');
+    await waitFor(() => b.rec.messages.length === 1, () => 'the message on b');
+  } finally {
+    await shutdown(peers, server);
+  }
+});
+
+test('a crashed peer (connections and signaling gone, no goodbye): `failed`, then `left` on presence leave', async () => {
+  const server = await startSignaling();
+  const peers: TestPeer[] = [];
+  try {
+    peers.push(...(await Promise.all(['a', 'b'].map((n) => joinPeer(server, 'crash', n)))));
+    // c joins with a signaling object the test holds, so it can cut c's signaling like a crash would.
+    const t = await token(server, 'crash', 'c');
+    const c = makePeer(t.peerId, 'c');
+    const signaling = new CentrifugeSignaling({
+      url: t.url, channel: t.channel, localId: t.peerId, token: t.token, subscriptionToken: t.subscriptionToken,
+      WebSocket, logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    await c.manager.connect(signaling);
+    peers.push(c);
+    await waitForMesh(peers);
+    const [a, b] = peers as [TestPeer, TestPeer];
+
+    signaling.close();
+    for (const p of [a, b]) c.manager.peerConnection(p.id)!.close();
+    await waitFor(() => [a, b].every((p) => p.rec.disconnected.some((d) => d.reason === 'left')), () => `left on a and b (${JSON.stringify([a.rec.disconnected, b.rec.disconnected])})`);
+    for (const p of [a, b]) {
+      const reasons = p.rec.disconnected.filter((d) => d.peer === c.id).map((d) => d.reason);
+      assert.equal(reasons.at(-1), 'left', `${p.name}'s last word on c is left (${reasons.join(', ')})`);
+      assert.equal(p.manager.peerState(c.id), null, `${p.name} no longer links c`);
+    }
+    assert.equal(a.manager.peerState(b.id), 'connected', 'a and b are unaffected');
+  } finally {
+    await shutdown(peers, server);
+  }
+});
