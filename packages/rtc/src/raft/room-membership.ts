@@ -175,6 +175,8 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
   /**
    * Listens to the mesh, decides whether to bootstrap, makes and starts the node. Resolves once the node
    * runs; joining the cluster happens afterwards (watch `state` for `member`).
+   * @throws {RoomMembershipStateError} started twice, or `createNode` made a node with another id; or
+   * whatever `createNode` or the node's start threw (the membership is closed then).
    */
   async start(): Promise<void> {
     if (this.phase !== 'new') throw new RoomMembershipStateError(`cannot start a room membership that is ${this.phase}`);
@@ -187,9 +189,14 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
       this.hub.on('room', this.handleRoomPayload),
     ];
     const first = planBootstrap(this.bootstrapView());
-    await this.makeNode(first.action === 'bootstrap' ? [this.id] : []);
-    if (first.action === 'bootstrap') this.emit('bootstrap', first.reason);
+    try {
+      await this.makeNode(first.action === 'bootstrap' ? [this.id] : []);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
     if (this.isClosed()) return;
+    if (first.action === 'bootstrap') this.emit('bootstrap', first.reason);
     this.ticker = this.timers.setInterval(this.schedule, this.opts.checkIntervalMs ?? 100);
     this.announceAll(true);
     this.schedule();
@@ -245,6 +252,8 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
       node.on('join', this.schedule), node.on('leave', this.schedule), node.on('state changed', this.handleRoleChange),
     ];
     await node.start();
+    // Closed while the node started: close() could not see it, so it is stopped here.
+    if (this.isClosed()) { await node.stop(); return; }
     // Only a started node has a status: until now every event handler saw no node and did nothing.
     this.current = node;
     this.currentTransport = transport;
@@ -260,9 +269,11 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
       await this.current?.stop();
       if (this.isClosed()) return;
       await this.makeNode([this.id]);
-      this.emit('bootstrap', reason);
+      if (!this.isClosed()) this.emit('bootstrap', reason);
     } catch (err) {
+      // Without a node the membership can do nothing more: report it and stop.
       this.emit('error', err);
+      await this.close();
     } finally {
       this.replacing = false;
       this.schedule();
