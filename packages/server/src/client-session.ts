@@ -17,6 +17,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { Limits, Timing } from './options.js';
 import { parseFrame, type ClientInfo, type Command, type Push } from './protocol.js';
 import { TokenBucket } from './rate-limit.js';
+import { ROOM_NAME } from './rooms.js';
 import { ROOM_NAMESPACE, validateSignalingMessage } from './signaling-messages.js';
 
 /** What a session needs from the server. */
@@ -49,8 +50,19 @@ interface Subscription {
   timer: NodeJS.Timeout | undefined;
 }
 
-// setTimeout fires at once for delays beyond 2^31-1 ms; longer expiries are re-armed when they come due.
+// setTimeout fires at once for delays beyond 2^31-1 ms; longer waits are taken in steps.
 const MAX_TIMER_MS = 2_147_483_647;
+
+/** Calls `onDue` at `due` (epoch ms); `store` receives each pending timer so the caller can clear it. */
+function runAt(due: number, store: (timer: NodeJS.Timeout | undefined) => void, onDue: () => void): void {
+  const left = due - Date.now();
+  if (left <= 0) {
+    store(undefined);
+    onDue();
+    return;
+  }
+  store(setTimeout(() => runAt(due, store, onDue), Math.min(left, MAX_TIMER_MS)));
+}
 
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
@@ -255,13 +267,7 @@ export class ClientSession {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     if (exp === undefined) return;
-    const due = exp * 1000 + this.ctx.timing.expiredCloseDelayMs;
-    const arm = (): void => {
-      const left = due - Date.now();
-      this.expiryTimer = left <= 0 ? undefined : setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-      if (left <= 0) this.disconnect(Disconnects.expired, 'connection token not refreshed');
-    };
-    arm();
+    runAt(exp * 1000 + this.ctx.timing.expiredCloseDelayMs, (t) => (this.expiryTimer = t), () => this.disconnect(Disconnects.expired, 'connection token not refreshed'));
   }
 
   private ping(): void {
@@ -281,7 +287,7 @@ export class ClientSession {
   private roomOf(channel: string): string {
     const prefix = `${ROOM_NAMESPACE}:`;
     const room = channel.startsWith(prefix) ? channel.slice(prefix.length) : '';
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(room)) throw new ClientError(ClientErrors.unknownChannel, `channels are ${prefix}<room>`);
+    if (!ROOM_NAME.test(room)) throw new ClientError(ClientErrors.unknownChannel, `channels are ${prefix}<room>`);
     return room;
   }
 
@@ -342,17 +348,13 @@ export class ClientSession {
     clearTimeout(sub.timer);
     sub.timer = undefined;
     if (exp === undefined) return;
-    const due = exp * 1000 + this.ctx.timing.expiredCloseDelayMs;
-    const arm = (): void => {
-      const left = due - Date.now();
-      sub.timer = left <= 0 ? undefined : setTimeout(arm, Math.min(left, MAX_TIMER_MS));
-      if (left > 0 || this.subs.get(channel) !== sub) return;
-      // Code 2501 makes the client subscribe again with a fresh token.
+    runAt(exp * 1000 + this.ctx.timing.expiredCloseDelayMs, (t) => (sub.timer = t), () => {
+      if (this.subs.get(channel) !== sub) return;
       this.unsubscribe(channel);
+      // Code 2501 makes the client subscribe again, with a fresh token from its getToken.
       const push: Push = { channel, unsubscribe: Unsubscribes.expired };
       this.send(JSON.stringify({ push }));
-    };
-    arm();
+    });
   }
 
   private unsubscribe(channel: string): void {

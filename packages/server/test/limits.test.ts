@@ -196,4 +196,21 @@ describe('connections', () => {
       await srv.server.close();
     }
   });
+
+  test('a subscription whose token expired and was not refreshed gets the unsubscribe push 2501', async () => {
+    const srv = await startServer({ timing: { expiredCloseDelayMs: 1 } });
+    try {
+      const t = await token(srv.base, 'subexpiry');
+      const raw = await rawConnected(srv.wsUrl, t);
+      const shortLived = signJwt({ sub: t.peerId, channel: t.channel, exp: Math.floor(Date.now() / 1000) + 1 }, Buffer.from(SECRET));
+      raw.send(JSON.stringify({ id: 2, subscribe: { channel: t.channel, token: shortLived } }));
+      const push = await raw.waitFor((m) => m.push?.unsubscribe !== undefined, 5000);
+      assert.deepEqual(push.push, { channel: t.channel, unsubscribe: { code: 2501, reason: 'subscription expired' } });
+      raw.send(JSON.stringify({ id: 3, presence_stats: { channel: t.channel } }));
+      assert.equal((await raw.waitFor((m) => m.id === 3)).error.code, 103, 'no longer subscribed');
+      raw.close();
+    } finally {
+      await srv.server.close();
+    }
+  });
 });
