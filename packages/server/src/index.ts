@@ -88,12 +88,12 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
   const log = createLogger(options.logLevel);
   const metrics = createServerMetrics();
   const roomPrefix = `${ROOM_NAMESPACE}:`;
-  // Rooms and the hub refer to each other: the hub tells rooms when a room empties, rooms ask the hub for peers.
-  let rooms: RoomRegistry;
+  // Rooms and the hub refer to each other: the hub tells rooms when a room empties (its idle time starts),
+  // rooms ask the hub how many peers a room has. The callback runs only once both exist.
   const hub = new Hub((channel) => {
     if (channel.startsWith(roomPrefix)) rooms.touch(channel.slice(roomPrefix.length));
   });
-  rooms = new RoomRegistry({ idleMs: timing.roomIdleMs, peersPerRoom: limits.peersPerRoom, peers: (room) => hub.stats(roomPrefix + room).numUsers });
+  const rooms = new RoomRegistry({ idleMs: timing.roomIdleMs, peersPerRoom: limits.peersPerRoom, peers: (room) => hub.stats(roomPrefix + room).numUsers });
   const sessions = new Set<ClientSession>();
   const perIp = new Map<string, number>();
   const postBuckets = new KeyedBuckets(limits.httpRequestsPerSecond, limits.httpBurst);

@@ -62,7 +62,9 @@ export interface ServerOptions {
   readonly secret?: string | Uint8Array;
   /** STUN/TURN servers handed to clients. Default: none. */
   readonly iceServers?: readonly IceServer[];
+  /** Overrides of {@link DEFAULT_LIMITS}. */
   readonly limits?: Partial<Limits>;
+  /** Overrides of {@link DEFAULT_TIMING}. */
   readonly timing?: Partial<Timing>;
   /** Log level; default `RAFTRTC_LOG`, else `warn`. */
   readonly logLevel?: LogLevel;
@@ -77,6 +79,7 @@ export interface ServerOptions {
   readonly trustProxy?: boolean;
 }
 
+/** The limits used where {@link ServerOptions.limits} sets none. */
 export const DEFAULT_LIMITS: Limits = {
   peersPerRoom: 16,
   maxFrameBytes: 65_536,
@@ -91,6 +94,7 @@ export const DEFAULT_LIMITS: Limits = {
   httpBurst: 20,
 };
 
+/** The timings used where {@link ServerOptions.timing} sets none; Centrifugo's values where it has them. */
 export const DEFAULT_TIMING: Timing = {
   pingIntervalMs: 25_000,
   pongTimeoutMs: 8_000,
