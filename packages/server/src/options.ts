@@ -112,12 +112,17 @@ function positive<T extends object>(name: string, merged: T): T {
   return merged;
 }
 
+/** `overrides` without its undefined entries, so `{ x: undefined }` keeps the default of `x`. */
+function defined<T extends object>(overrides: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** Merges `limits` over the defaults; throws a RangeError for a non-positive value. */
 export function resolveLimits(limits: Partial<Limits> = {}): Limits {
-  return positive('limits', { ...DEFAULT_LIMITS, ...limits });
+  return positive('limits', { ...DEFAULT_LIMITS, ...defined(limits) });
 }
 
 /** Merges `timing` over the defaults; throws a RangeError for a non-positive value. */
 export function resolveTiming(timing: Partial<Timing> = {}): Timing {
-  return positive('timing', { ...DEFAULT_TIMING, ...timing });
+  return positive('timing', { ...DEFAULT_TIMING, ...defined(timing) });
 }

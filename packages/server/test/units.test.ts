@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { DisconnectError } from '../src/codes.ts';
 import { JwtError, signJwt, verifyJwt } from '../src/jwt.ts';
 import { MetricsRegistry } from '../src/metrics.ts';
+import { DEFAULT_LIMITS, resolveLimits, resolveTiming } from '../src/options.ts';
 import { parseFrame } from '../src/protocol.ts';
 import { TokenBucket } from '../src/rate-limit.ts';
 import { isSignalingMessage, validateSignalingMessage } from '../src/signaling-messages.ts';
@@ -122,5 +123,14 @@ describe('metrics text', () => {
     c({ path: 'a"b\\c\nd' }, 2);
     c({ path: 'a"b\\c\nd' });
     assert.equal(r.render(), ['# HELP x_total X.', '# TYPE x_total counter', 'x_total{path="a\\"b\\\\c\\nd"} 3', '# HELP unused_total Never used.', '# TYPE unused_total counter', 'unused_total 0', '# HELP g G.', '# TYPE g gauge', 'g 7', ''].join('\n'));
+  });
+});
+
+describe('options', () => {
+  test('undefined overrides keep the defaults; non-positive values are refused', () => {
+    assert.equal(resolveLimits({ peersPerRoom: undefined }).peersPerRoom, DEFAULT_LIMITS.peersPerRoom);
+    assert.equal(resolveTiming({ pingIntervalMs: 100 }).pingIntervalMs, 100);
+    assert.throws(() => resolveLimits({ messagesPerSecond: 0 }), RangeError);
+    assert.throws(() => resolveTiming({ pongTimeoutMs: Number.NaN }), RangeError);
   });
 });
