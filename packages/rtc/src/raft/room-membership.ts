@@ -1,7 +1,7 @@
 /**
  * `RoomMembership`: drives a RaftNode's configuration from the mesh, so a room's Raft cluster is exactly
- * the peers that are in the room. The decisions are {@link planBootstrap} and {@link planMembership}
- * (pure); this module gathers what they need from the mesh and the node, and carries them out one at a
+ * the peers that are in the room. The decisions are {@link planBootstrap}, {@link planMembership} and
+ * {@link planHandOver} (pure); this module gathers what they need from the mesh and the node, and carries them out one at a
  * time with retries. See `docs/rtc-raft.md` for the whole story, including a room that loses its majority.
  *
  * - Peers tell each other where they stand with a small `RoomState` message on the Raft slot, when a channel
