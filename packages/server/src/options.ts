@@ -90,8 +90,8 @@ export const DEFAULT_LIMITS: Limits = {
   channelsPerConnection: 8,
   maxQueuedBytes: 1_048_576,
   maxBodyBytes: 16_384,
-  httpRequestsPerSecond: 5,
-  httpBurst: 20,
+  httpRequestsPerSecond: 10,
+  httpBurst: 60,
 };
 
 /** The timings used where {@link ServerOptions.timing} sets none; Centrifugo's values where it has them. */
