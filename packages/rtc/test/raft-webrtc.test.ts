@@ -111,3 +111,27 @@ test('three peers over real data channels form one cluster, chat, and survive th
     await server.close();
   }
 });
+
+test('a follower whose page closes without leave() is removed when its goodbye arrives, and the chat goes on', async () => {
+  const server = await startSignaling();
+  const peers: RoomPeer[] = [];
+  try {
+    for (const name of ['dee', 'eve', 'fay']) {
+      peers.push(await joinRoom(server, 'raft-crash', name));
+      await waitFor(() => oneCluster(peers), () => `one cluster of ${peers.length} (${describeRoom(peers)})`);
+    }
+    const gone = peers.find((p) => !p.membership.node!.isLeader)!;
+    // The tab closes: the mesh says goodbye (the others see `left`), but the membership never ran leave().
+    gone.manager.disconnect();
+    await gone.membership.close();
+    const rest = peers.filter((p) => p !== gone);
+    await waitFor(() => oneCluster(rest), () => `the two who stayed, without ${gone.name} (${describeRoom(rest)})`);
+    await rest[0]!.membership.node!.propose('still here');
+    await waitFor(() => rest.every((p) => p.chat.log.includes('still here')), () => 'both survivors to apply the message');
+  } finally {
+    for (const p of peers) await p.membership.close();
+    for (const p of peers) p.manager.disconnect();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.close();
+  }
+});
