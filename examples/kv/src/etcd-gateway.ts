@@ -84,7 +84,12 @@ export class EtcdGateway {
     private readonly store: KvStore,
     private readonly maxBodyBytes: number,
     private readonly maxKeyBytes: number,
-  ) {}
+  ) {
+    this.memberId = etcdId(node.id);
+    const membershipChanged = (): void => { this.clusterId = null; };
+    node.on('join', membershipChanged);
+    node.on('leave', membershipChanged);
+  }
 
   /** `path` is what follows `/v3/`; every route is POST (checked by the caller). */
   async handle(path: string, req: IncomingMessage): Promise<{ status: number; body: unknown } | null> {
@@ -97,13 +102,17 @@ export class EtcdGateway {
     }
   }
 
+  /** Every answer carries a header, so its parts are cached: the cluster id changes only with membership. */
+  private clusterId: string | null = null;
+  private readonly memberId: string;
+
   private header(revision: number): Record<string, unknown> {
-    const s = this.node.status();
+    this.clusterId ??= etcdId([...this.node.status().conf.voters].sort().join(','));
     return compact({
-      cluster_id: etcdId([...s.conf.voters].sort().join(',')),
-      member_id: etcdId(s.id),
+      cluster_id: this.clusterId,
+      member_id: this.memberId,
       revision: int64(revision),
-      raft_term: int64(s.term),
+      raft_term: int64(this.node.term),
     });
   }
 

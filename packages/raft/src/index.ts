@@ -8,7 +8,7 @@ export * from './core/errors.js';
 export type * from './core/messages.js';
 export { validateMessage } from './core/messages.js';
 export { RaftCore, type RaftCoreOptions, type RaftStatus } from './core/raft.js';
-export { maySendBeforePersist } from './core/parallel-write.js';
+export { mayOverlapWrite } from './core/parallel-write.js';
 export type { Storage, StorageState, StorageUpdate } from './node/storage.js';
 export type { Transport } from './node/transport.js';
 export {

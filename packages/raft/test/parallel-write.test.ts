@@ -1,11 +1,11 @@
 /**
- * Thesis §10.2.1: a leader may write its log to disk in parallel with replicating it. `maySendBeforePersist`
+ * Thesis §10.2.1: a leader may write its log to disk in parallel with replicating it. `mayOverlapWrite`
  * says when a Ready's messages may leave before its write is durable; `RaftNode` and the simulator (with
  * `parallelWrite`) both follow it. These tests run slow simulated disks with crashes landing inside writes.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { maySendBeforePersist } from '../src/index.js';
+import { mayOverlapWrite } from '../src/index.js';
 import type { HardState, Ready } from '../src/core/types.js';
 import { Rng, Simulation } from '../src/testing/index.js';
 
@@ -16,17 +16,17 @@ const durable: HardState = { term: 3, vote: 'a', commit: 5 };
 
 describe('§10.2.1 which Readys may send before their write', () => {
   it('a leader whose term and vote are durable may; a new term, a new vote, a snapshot or a follower may not', () => {
-    assert.equal(maySendBeforePersist(ready({}), durable), true, 'hard state unchanged');
-    assert.equal(maySendBeforePersist(ready({ hardState: { term: 3, vote: 'a', commit: 9 } }), durable), true, 'commit only');
-    assert.equal(maySendBeforePersist(ready({ hardState: { term: 4, vote: 'a', commit: 5 } }), durable), false, 'a term reached in this Ready');
-    assert.equal(maySendBeforePersist(ready({ hardState: { term: 3, vote: 'b', commit: 5 } }), durable), false, 'a vote cast in this Ready');
-    assert.equal(maySendBeforePersist(ready({ snapshot: { index: 4, term: 3, conf: { voters: ['a'], learners: [] }, data: null } }), durable), false, 'a snapshot');
-    assert.equal(maySendBeforePersist(ready({ role: 'follower' }), durable), false, 'a follower: its acknowledgements promise durability');
-    assert.equal(maySendBeforePersist(ready({ role: 'candidate' }), durable), false, 'a candidate');
-    assert.equal(maySendBeforePersist(ready({}), null), false, 'nothing durable yet');
+    assert.equal(mayOverlapWrite(ready({}), durable), true, 'hard state unchanged');
+    assert.equal(mayOverlapWrite(ready({ hardState: { term: 3, vote: 'a', commit: 9 } }), durable), true, 'commit only');
+    assert.equal(mayOverlapWrite(ready({ hardState: { term: 4, vote: 'a', commit: 5 } }), durable), false, 'a term reached in this Ready');
+    assert.equal(mayOverlapWrite(ready({ hardState: { term: 3, vote: 'b', commit: 5 } }), durable), false, 'a vote cast in this Ready');
+    assert.equal(mayOverlapWrite(ready({ snapshot: { index: 4, term: 3, conf: { voters: ['a'], learners: [] }, data: null } }), durable), false, 'a snapshot');
+    assert.equal(mayOverlapWrite(ready({ role: 'follower' }), durable), false, 'a follower: its acknowledgements promise durability');
+    assert.equal(mayOverlapWrite(ready({ role: 'candidate' }), durable), false, 'a candidate');
+    assert.equal(mayOverlapWrite(ready({}), null), false, 'nothing durable yet');
     const e6 = { index: 6, term: 3, type: 'normal' as const, data: 'x' };
-    assert.equal(maySendBeforePersist(ready({ entries: [e6], hardState: { term: 3, vote: 'a', commit: 5 } }), durable), true, 'new entries, not yet committed');
-    assert.equal(maySendBeforePersist(ready({ entries: [e6], hardState: { term: 3, vote: 'a', commit: 6 } }), durable), false, 'new entries committed in the same Ready (a lone voter)');
+    assert.equal(mayOverlapWrite(ready({ entries: [e6], hardState: { term: 3, vote: 'a', commit: 5 } }), durable), true, 'new entries, not yet committed');
+    assert.equal(mayOverlapWrite(ready({ entries: [e6], hardState: { term: 3, vote: 'a', commit: 6 } }), durable), false, 'new entries committed in the same Ready (a lone voter)');
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * `RaftNode`: runs a {@link RaftCore} by itself, in Node.js or a browser. It owns the clock (ticks), the
  * {@link Storage}, the {@link Transport} and the application's {@link StateMachine}, and handles each Ready
- * in the contract's order: persist (one `save` per Ready, awaited: a group commit), restore, apply, send,
- * `advance()` — except that a leader sends its appends while writing them (thesis §10.2.1, `parallelWrite`).
+ * in the contract's order: persist (one `save` per Ready, awaited: a group commit), restore, send, apply,
+ * `advance()` — except that a leader sends and applies while it writes (thesis §10.2.1, `parallelWrite`).
  * Only one Ready is in flight; ticks and messages that arrive meanwhile go to the core and are picked up by
  * the next turn of the loop, so the more load, the more each save carries.
  *
@@ -16,7 +16,7 @@
 import { ConfChangeError, NotLeaderError, ProposalDroppedError, RaftError } from '../core/errors.js';
 import { isQuorum } from '../core/quorum.js';
 import { RaftCore, type RaftStatus } from '../core/raft.js';
-import { maySendBeforePersist } from '../core/parallel-write.js';
+import { mayOverlapWrite } from '../core/parallel-write.js';
 import type {
   ConfChange, ConfEntryData, Entry, HardState, NodeId, Ready, ReadState, Role, Snapshot,
 } from '../core/types.js';
@@ -69,9 +69,10 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, A = unkn
   /** Default true: a follower forwards proposals to the leader; false: they reject with {@link NotLeaderError}. */
   forwardProposals?: boolean;
   /**
-   * Default true: a leader sends a Ready's appends while that Ready is being written (Raft thesis §10.2.1),
-   * in the cases {@link maySendBeforePersist} allows, so its own fsync overlaps the followers'. False: every
-   * message waits for the write, as the core's contract states in general.
+   * Default true: a leader sends a Ready's appends and applies its committed entries while that Ready is
+   * being written (Raft thesis §10.2.1), in the cases {@link mayOverlapWrite} allows, so its own fsync
+   * overlaps the followers' and clients are answered without waiting for it. False: everything waits for the
+   * write, as the core's contract states in general.
    */
   parallelWrite?: boolean;
   /** Default: the host's global timers. */
@@ -226,10 +227,10 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private startRun: Promise<void> | null = null;
   private looping = false;
 
-  private term = 0;
+  private currentTerm = 0;
   /** The snapshot being written, if any: one at a time, and `stop()` waits for it. */
   private compacting: Promise<void> | null = null;
-  /** The hard state storage holds: what {@link maySendBeforePersist} compares a Ready with. */
+  /** The hard state storage holds: what {@link mayOverlapWrite} compares a Ready with. */
   private durable: HardState | null = null;
   private role: Role = 'follower';
   private leaderId: NodeId | null = null;
@@ -307,7 +308,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
         snapshot: stored.snapshot,
       },
     });
-    this.term = stored.hardState?.term ?? 0;
+    this.currentTerm = stored.hardState?.term ?? 0;
     this.durable = stored.hardState ?? null;
     await this.opts.transport.start(this.handleMessage);
     if (this.isStopped()) return;
@@ -526,7 +527,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       return Promise.reject(err);
     }
     // The target campaigns with a flag that makes voters ignore their lease: ours is void for this term.
-    if (to !== this.id) this.leaseBlockedTerm = this.term;
+    if (to !== this.id) this.leaseBlockedTerm = this.currentTerm;
     if (to === this.id) return Promise.resolve();
     this.kick();
     return new Promise<void>((resolve, reject) => {
@@ -565,6 +566,8 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
 
   /** The leader this node knows of, or null. */
   get leader(): NodeId | null { return this.leaderId; }
+  /** The current term as of the last Ready: cheaper than `status()` on a hot path. */
+  get term(): number { return this.currentTerm; }
   /** Whether this node is the leader (as of its last Ready). */
   get isLeader(): boolean { return this.role === 'leader'; }
 
@@ -607,7 +610,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private handleForwardConf(m: ForwardConfMsg): void {
     if (this.role !== 'leader') return; // the follower retries once it knows the new leader
     const kept = this.confAnswers.get(m.id);
-    if (kept && kept.term === this.term) { this.opts.transport.send(kept.resp); return; }
+    if (kept && kept.term === this.currentTerm) { this.opts.transport.send(kept.resp); return; }
     const resp: ForwardConfRespMsg = { type: 'ForwardConfResp', from: this.id, to: m.from, id: m.id, index: 0, term: 0 };
     try {
       if (m.op === 'change') {
@@ -616,14 +619,14 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
         resp.term = at.term;
       } else {
         this.core!.transferLeader(m.target);
-        if (m.target !== this.id) this.leaseBlockedTerm = this.term;
+        if (m.target !== this.id) this.leaseBlockedTerm = this.currentTerm;
       }
     } catch (err) {
       if (err instanceof NotLeaderError) return; // stepped down since the last Ready: the follower retries
       const e = err instanceof Error ? err : new RaftError(String(err));
       resp.error = { name: e.name, message: e.message.slice(0, 1024) };
     }
-    this.confAnswers.set(m.id, { term: this.term, resp });
+    this.confAnswers.set(m.id, { term: this.currentTerm, resp });
     if (this.confAnswers.size > CONF_ANSWERS_KEPT) this.confAnswers.delete(this.confAnswers.keys().next().value!);
     this.opts.transport.send(resp);
   }
@@ -653,7 +656,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private handleForward(m: ForwardMsg): void {
     if (m.to !== this.id || this.role !== 'leader') return;
     for (const f of m.proposals) {
-      if (this.appliedIds.has(f.id) || this.proposedIds.get(f.id) === this.term) continue;
+      if (this.appliedIds.has(f.id) || this.proposedIds.get(f.id) === this.currentTerm) continue;
       try {
         const at = this.core!.propose({ pid: f.id, cmd: f.command } satisfies ProposalData);
         this.proposedIds.set(f.id, at.term);
@@ -731,7 +734,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private retryPending(force = false): void {
     const due = (triedAt: number): boolean => force || triedAt < 0 || this.ticks - triedAt >= this.electionTicks;
     for (const p of this.proposals.values()) {
-      if (p.localTerm === this.term && this.role === 'leader') continue;
+      if (p.localTerm === this.currentTerm && this.role === 'leader') continue;
       if (due(p.triedAt)) this.submit(p);
     }
     for (const [ctx, r] of this.reads) if (r.index === null && due(r.triedAt)) this.submitRead(ctx, r);
@@ -766,11 +769,18 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     }
   };
 
-  /** One Ready, in the contract's order: persist, restore, apply, send, advance. */
+  /**
+   * One Ready: persist, restore, then send, apply and answer reads, then `advance()`. Where
+   * {@link mayOverlapWrite} allows it (a leader), sending and applying come first and the write finishes
+   * behind them, so neither followers nor clients wait for this node's fsync.
+   */
   private async handleReady(rd: Ready): Promise<void> {
     const core = this.core!;
-    const sentEarly = this.opts.parallelWrite !== false && maySendBeforePersist(rd, this.durable);
-    if (sentEarly) for (const m of rd.messages) this.opts.transport.send(m);
+    const overlap = this.opts.parallelWrite !== false && mayOverlapWrite(rd, this.durable);
+    const prevTerm = this.currentTerm;
+    const appliedBefore = this.applied;
+    if (rd.hardState) this.currentTerm = rd.hardState.term;
+    if (overlap) this.deliver(rd);
     if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
       await this.opts.storage.save({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
       this.saves++;
@@ -778,13 +788,10 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     }
     // Stopped during the save: nothing of this Ready may leave the node any more.
     if (this.isStopped()) return;
-    const prevTerm = this.term;
-    if (rd.hardState) this.term = rd.hardState.term;
-    if (rd.snapshot) this.restoreSnapshot(rd.snapshot);
-    const appliedBefore = this.applied;
-    for (const e of rd.committed) this.applyEntry(e);
-    if (!sentEarly) for (const m of rd.messages) this.opts.transport.send(m);
-    for (const rs of rd.readStates) this.handleReadState(rs);
+    if (!overlap) {
+      if (rd.snapshot) this.restoreSnapshot(rd.snapshot);
+      this.deliver(rd);
+    }
     core.advance();
     if (this.applied > appliedBefore) {
       this.serveReads();
@@ -792,6 +799,13 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     }
     this.observeRole(rd, prevTerm);
     if (this.applied - this.snapIndex >= this.snapshotEvery && !this.compacting) this.compacting = this.compact();
+  }
+
+  /** Sends a Ready's messages (first: followers need not wait for our state machine), applies, answers reads. */
+  private deliver(rd: Ready): void {
+    for (const m of rd.messages) this.opts.transport.send(m);
+    for (const e of rd.committed) this.applyEntry(e);
+    for (const rs of rd.readStates) this.handleReadState(rs);
   }
 
   private applyEntry(e: Entry): void {
@@ -861,18 +875,18 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
   private observeRole(rd: Ready, prevTerm: number): void {
     const prevRole = this.role;
     const prevLeader = this.leaderId;
-    if (rd.role === prevRole && rd.leader === prevLeader && this.term === prevTerm) return;
+    if (rd.role === prevRole && rd.leader === prevLeader && this.currentTerm === prevTerm) return;
     this.role = rd.role;
     this.leaderId = rd.leader;
-    if (this.term !== prevTerm) this.proposedIds.clear();
+    if (this.currentTerm !== prevTerm) this.proposedIds.clear();
     if (rd.role !== prevRole) {
-      if (prevRole === 'follower' && (rd.role === 'pre-candidate' || rd.role === 'candidate')) this.emit('heartbeat timeout', this.term);
-      if (rd.role === 'leader') this.emit('leader', this.term);
-      else if (rd.role === 'candidate') this.emit('candidate', this.term);
-      else if (rd.role === 'follower') this.emit('follower', this.term, rd.leader);
+      if (prevRole === 'follower' && (rd.role === 'pre-candidate' || rd.role === 'candidate')) this.emit('heartbeat timeout', this.currentTerm);
+      if (rd.role === 'leader') this.emit('leader', this.currentTerm);
+      else if (rd.role === 'candidate') this.emit('candidate', this.currentTerm);
+      else if (rd.role === 'follower') this.emit('follower', this.currentTerm, rd.leader);
     }
-    if (rd.role === 'candidate' && (prevRole !== 'candidate' || this.term !== prevTerm)) this.emit('start election', this.term);
-    if (rd.role !== prevRole || rd.leader !== prevLeader) this.emit('state changed', rd.role, rd.leader, this.term);
+    if (rd.role === 'candidate' && (prevRole !== 'candidate' || this.currentTerm !== prevTerm)) this.emit('start election', this.currentTerm);
+    if (rd.role !== prevRole || rd.leader !== prevLeader) this.emit('state changed', rd.role, rd.leader, this.currentTerm);
     for (const t of this.transfers) {
       if (rd.leader === t.to) { this.transfers.delete(t); this.settle(t, undefined); }
     }

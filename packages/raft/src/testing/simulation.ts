@@ -10,7 +10,7 @@
  */
 import type { Message } from '../core/messages.js';
 import type { ConfChange, Entry, NodeId, ReadState, Ready, Role, Snapshot } from '../core/types.js';
-import { maySendBeforePersist } from '../core/parallel-write.js';
+import { mayOverlapWrite } from '../core/parallel-write.js';
 import { RaftCore } from '../index.js';
 import { SimulationError, type RunInfo } from './errors.js';
 import { EventQueue } from './event-queue.js';
@@ -46,8 +46,9 @@ export interface SimulationOptions<SM extends StateMachine = KvStateMachine> {
    */
   diskMs?: number;
   /**
-   * Whether a leader sends a Ready's messages before that Ready's write is durable, where
-   * {@link maySendBeforePersist} allows it (what `RaftNode` does). Default false. Meaningful with `diskMs`.
+   * Whether a leader sends a Ready's messages and applies its committed entries before that Ready's write
+   * is durable, where {@link mayOverlapWrite} allows it (what `RaftNode` does). Default false. Meaningful
+   * with `diskMs`.
    */
   parallelWrite?: boolean;
   network?: Partial<NetworkConfig>;
@@ -72,7 +73,7 @@ export type StepResult =
 type SimEvent<SM extends StateMachine> =
   | { kind: 'tick'; node: SimNode<SM>; incarnation: number }
   | { kind: 'deliver'; message: Message; from: SimNode<SM>; to: SimNode<SM>; fromIncarnation: number; toIncarnation: number }
-  | { kind: 'written'; node: SimNode<SM>; incarnation: number; rd: Ready; term: number; sent: boolean };
+  | { kind: 'written'; node: SimNode<SM>; incarnation: number; rd: Ready; term: number; delivered: boolean };
 
 /** A core that still has a Ready after this many rounds in a row is taken to be stuck in a loop. */
 const MAX_READY_ROUNDS = 10_000;
@@ -294,7 +295,7 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
       const node = e.node;
       if (node.incarnation !== e.incarnation || !node.core) return null;
       node.writing = false;
-      this.finishReady(node, e.rd, e.term, e.sent);
+      this.finishReady(node, e.rd, e.term, e.delivered);
       this.settle(node);
       return { at: this.clock, kind: 'written', node: node.id };
     }
@@ -370,36 +371,42 @@ export class Simulation<SM extends StateMachine = KvStateMachine> {
       if (++rounds > MAX_READY_ROUNDS) throw new SimulationError(`${node.id}: hasReady() stayed true for ${MAX_READY_ROUNDS} Readys`, this.runInfo());
       const rd = this.guard(node, 'ready()', () => core.ready());
       const term = core.status().term;
-      const sent = this.parallelWrite && maySendBeforePersist(rd, node.durable.hardState);
-      if (sent) for (const m of rd.messages) this.send(node, m);
+      const early = this.parallelWrite && mayOverlapWrite(rd, node.durable.hardState);
+      if (early) this.deliver(node, rd);
       const writes = rd.hardState !== null || rd.snapshot !== null || rd.entries.length > 0;
       if (this.diskMs > 0 && writes) {
         node.writing = true;
-        this.queue.push(this.clock + 1 + this.rng.int(this.diskMs), { kind: 'written', node, incarnation: node.incarnation, rd, term, sent });
+        this.queue.push(this.clock + 1 + this.rng.int(this.diskMs), { kind: 'written', node, incarnation: node.incarnation, rd, term, delivered: early });
         return rounds;
       }
-      this.finishReady(node, rd, term, sent);
+      this.finishReady(node, rd, term, early);
     }
     return rounds;
   }
 
-  /** The rest of a Ready once its write is done, in the contract's order; `sent`: the messages went out already. */
-  private finishReady(node: SimNode<SM>, rd: Ready, term: number, sent: boolean): void {
+  /**
+   * The rest of a Ready once its write is done, in the contract's order; `delivered`: its messages were
+   * sent and its committed entries applied already, beside the write (`parallelWrite`).
+   */
+  private finishReady(node: SimNode<SM>, rd: Ready, term: number, delivered: boolean): void {
     const core = node.core as CoreLike;
     // 1. Persist.
     this.invariants.beforePersist(node.id, rd, term, node.durable);
     node.durable.persist(rd.hardState, rd.snapshot, rd.entries);
     this.invariants.afterPersist(node.id, rd, node.durable);
     this.noteRole(node, rd.role, term);
-    // 2. Restore the state machine. 3. Apply.
+    // 2. Restore the state machine. 3-4. Apply and send.
     if (rd.snapshot) this.restoreMachine(node, rd.snapshot);
-    for (const e of rd.committed) this.apply(node, e);
-    for (const rs of rd.readStates) this.answerRead(node, rs);
-    // 4. Send.
-    if (!sent) for (const m of rd.messages) this.send(node, m);
+    if (!delivered) this.deliver(node, rd);
     // 5. Advance.
     this.guard(node, 'advance()', () => core.advance());
     this.maybeCompact(node, core);
+  }
+
+  private deliver(node: SimNode<SM>, rd: Ready): void {
+    for (const e of rd.committed) this.apply(node, e);
+    for (const rs of rd.readStates) this.answerRead(node, rs);
+    for (const m of rd.messages) this.send(node, m);
   }
 
   private noteRole(node: SimNode<SM>, role: Role, term: number): void {
