@@ -14,19 +14,15 @@ export interface ClientErrorShape {
   readonly temporary?: boolean;
 }
 
-/** The built-in reply errors of Centrifugo that this server can return. */
+/** The built-in reply errors of Centrifugo that this server returns (Centrifugo has more, e.g. 100 internal, 112). */
 export const ClientErrors = {
-  internal: { code: 100, message: 'internal server error', temporary: true },
-  unauthorized: { code: 101, message: 'unauthorized' },
   unknownChannel: { code: 102, message: 'unknown channel' },
   permissionDenied: { code: 103, message: 'permission denied' },
-  methodNotFound: { code: 104, message: 'method not found' },
   alreadySubscribed: { code: 105, message: 'already subscribed' },
   limitExceeded: { code: 106, message: 'limit exceeded' },
   badRequest: { code: 107, message: 'bad request' },
   notAvailable: { code: 108, message: 'not available' },
   tokenExpired: { code: 109, message: 'token expired' },
-  expired: { code: 110, message: 'expired' },
   tooManyRequests: { code: 111, message: 'too many requests', temporary: true },
 } as const satisfies Record<string, ClientErrorShape>;
 
@@ -43,7 +39,6 @@ export const Disconnects = {
   serverError: { code: 3004, reason: 'internal server error' },
   expired: { code: 3005, reason: 'connection expired' },
   slow: { code: 3008, reason: 'slow' },
-  writeError: { code: 3009, reason: 'write error' },
   noPong: { code: 3012, reason: 'no pong' },
   tooManyRequests: { code: 3013, reason: 'too many requests' },
   // Terminal codes (3500–3999): the client stays disconnected.

@@ -11,11 +11,9 @@
  */
 import { DisconnectError, Disconnects } from './codes.js';
 
-/** `connect` request. */
+/** `connect` request (the client's `name`, `version`, `data`, `subs` are not used). */
 export interface ConnectRequest {
   readonly token?: string;
-  readonly name?: string;
-  readonly version?: string;
 }
 /** `subscribe` request. */
 export interface SubscribeRequest {
@@ -114,7 +112,7 @@ export function parseCommand(value: unknown): Command {
   if (!isRecord(req)) throw bad(`${method} request must be an object`);
   switch (method) {
     case 'connect':
-      return { method, id, req: { token: optionalString(req, 'token', method), name: optionalString(req, 'name', method), version: optionalString(req, 'version', method) } };
+      return { method, id, req: { token: optionalString(req, 'token', method) } };
     case 'subscribe':
       return { method, id, req: { channel: requiredString(req, 'channel', method), token: optionalString(req, 'token', method) } };
     case 'publish':
