@@ -126,6 +126,15 @@ describe('WebRtcTransport: what a mesh peer must not get through', () => {
     assert.deepEqual(atB.map((m) => (m as { ctx: number }).ctx), [2], 'the next message still went through');
   });
 
+  it('counts a message that is not JSON as refused instead of throwing', async () => {
+    const { ts } = await meshOf(['a', 'b']);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const fwd = { type: 'Forward', from: 'a', to: 'b', proposals: [{ id: 'a.1', command: cyclic }] } as WireMessage;
+    assert.doesNotThrow(() => ts.get('a')!.send(fwd), 'send never throws');
+    assert.equal(ts.get('a')!.stats.refused, 1, 'counted as refused');
+  });
+
   it('keeps nothing for a peer that is away: a send to it never grows a queue', async () => {
     const { mesh, ts } = await meshOf(['a', 'b']);
     mesh.disconnect('a', 'b', 'closed');

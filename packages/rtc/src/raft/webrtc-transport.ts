@@ -35,7 +35,7 @@ export interface WebRtcTransportStats {
   sent: number;
   /** Not sent: the peer's channel is not open. */
   unsent: number;
-  /** Not sent: the mesh refused it (larger than its frame limit, or the channel was closing). */
+  /** Not sent: not encodable as JSON, or the mesh refused it (larger than its frame limit, or the channel was closing). */
   refused: number;
   delivered: number;
   /** Refused by the codec for size. */
@@ -68,8 +68,15 @@ export class WebRtcTransport implements Transport {
 
   send(message: WireMessage): void {
     if (!this.onMessage) return; // not started or closed: a closed transport sends nothing
-    if (message.to === this.id) { this.stats.unsent++; return; }
-    const result = this.hub.send(message.to, encodeMessage(message));
+    let text: string;
+    try {
+      text = encodeMessage(message);
+    } catch {
+      // A command that is not JSON (a cycle, a BigInt) cannot cross any wire; send must not throw for it.
+      this.stats.refused++;
+      return;
+    }
+    const result = this.hub.send(message.to, text);
     if (result === 'sent') this.stats.sent++;
     else if (result === 'refused') this.stats.refused++;
     else this.stats.unsent++;
