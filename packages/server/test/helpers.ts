@@ -77,8 +77,8 @@ export class Raw {
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: Array<() => void> = [];
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.ws = new WebSocket(url, { headers });
     // The raw client never answers pings: ws answers only protocol-level pings, not Centrifugo's `{}`.
     this.ws.on('message', (data) => {
       this.frames.push(data.toString());

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { verifyJwt } from '../src/index.ts';
-import { api, client, joined, next, SECRET, startServer, token, type Running } from './helpers.ts';
+import { api, client, joined, next, Raw, SECRET, startServer, token, type Running } from './helpers.ts';
 
 describe('HTTP API', () => {
   let srv: Running;
@@ -164,6 +164,31 @@ describe('requests that could crash a server', () => {
       assert.match(answer, /^HTTP\/1\.1 400/);
       assert.equal((await fetch(`${srv.base}/page`)).status, 500);
       assert.equal((await api(srv.base, 'GET', '/healthz')).status, 200);
+    } finally {
+      await srv.server.close();
+    }
+  });
+});
+
+describe('behind a reverse proxy (trustProxy)', () => {
+  test('client address from X-Forwarded-For, wss URL from X-Forwarded-Proto', async () => {
+    const srv = await startServer({ trustProxy: true, limits: { connectionsPerIp: 1 } });
+    try {
+      const res = await fetch(`${srv.base}/api/rooms/proxied/token`, {
+        method: 'POST',
+        headers: { 'x-forwarded-proto': 'https' },
+        body: JSON.stringify({ name: 'Ann', create: true }),
+      });
+      const t = (await res.json()) as { url: string };
+      assert.equal(t.url, `wss://${new URL(srv.base).host}/connection/websocket`);
+      const open = (ip: string): Raw => new Raw(srv.wsUrl, { 'x-forwarded-for': `10.9.9.9, ${ip}` });
+      const a = open('10.0.0.1');
+      const b = open('10.0.0.2');
+      await Promise.all([a.open(), b.open()]);
+      const c = open('10.0.0.1');
+      assert.equal((await c.closed).code, 3504, 'a second connection from 10.0.0.1 is over the limit');
+      a.close();
+      b.close();
     } finally {
       await srv.server.close();
     }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DisconnectError } from '../src/codes.ts';
 import { JwtError, signJwt, verifyJwt } from '../src/jwt.ts';
+import { createLogger } from '../src/log.ts';
 import { MetricsRegistry } from '../src/metrics.ts';
 import { DEFAULT_LIMITS, resolveLimits, resolveTiming } from '../src/options.ts';
 import { parseFrame } from '../src/protocol.ts';
@@ -132,5 +133,36 @@ describe('options', () => {
     assert.equal(resolveTiming({ pingIntervalMs: 100 }).pingIntervalMs, 100);
     assert.throws(() => resolveLimits({ messagesPerSecond: 0 }), RangeError);
     assert.throws(() => resolveTiming({ pongTimeoutMs: Number.NaN }), RangeError);
+  });
+});
+
+describe('logs', () => {
+  test('JSON lines at the level and above; RAFTRTC_LOG applies when no level is given', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', (l) => lines.push(l));
+    log.debug('hidden');
+    log.info('shown', { room: 'a' });
+    log.error('also');
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l)).map(({ level, msg, room }) => ({ level, msg, room })),
+      [
+        { level: 'info', msg: 'shown', room: 'a' },
+        { level: 'error', msg: 'also', room: undefined },
+      ],
+    );
+    const saved = process.env.RAFTRTC_LOG;
+    try {
+      process.env.RAFTRTC_LOG = 'debug';
+      const fromEnv: string[] = [];
+      createLogger(undefined, (l) => fromEnv.push(l)).debug('x');
+      assert.equal(fromEnv.length, 1, 'RAFTRTC_LOG=debug shows debug lines');
+      process.env.RAFTRTC_LOG = 'nonsense';
+      const quiet: string[] = [];
+      createLogger(undefined, (l) => quiet.push(l)).info('x');
+      assert.equal(quiet.length, 0, 'an unknown RAFTRTC_LOG falls back to warn');
+    } finally {
+      if (saved === undefined) delete process.env.RAFTRTC_LOG;
+      else process.env.RAFTRTC_LOG = saved;
+    }
   });
 });
