@@ -5,7 +5,7 @@
  */
 export {
   DEFAULT_LIMITS, DEFAULT_TIMING, WebRTCManager,
-  type CentrifugoAuth, type DisconnectReason, type DropReason, type ManagerLimits, type ManagerStats, type PeerInfo,
+  type CentrifugoAuth, type DisconnectReason, type DropReason, type ManagerLimits, type ManagerStats, type ManagerTiming, type PeerInfo,
   type SentFile, type WebRTCManagerOptions,
 } from './webrtc-manager.js';
 export {

@@ -613,8 +613,10 @@ export class PeerLink {
   #recover(cause: RecoveryCause): void {
     if (this.#state === 'closed' || this.#recoveryTimer !== null) return;
     this.#o.logger.info('connection lost, recovering', { peer: this.remoteId, cause, generation: this.#generation, attempt: this.#restarts + 1 });
-    if (this.#state === 'connected') this.#markLost(cause);
-    else {
+    if (this.#state === 'connected') {
+      this.#markLost(cause);
+      if ((this.#state as LinkState) === 'closed') return; // the manager closed the link on hearing of the loss
+    } else {
       this.#state = 'recovering';
       this.#clearTimers();
     }

@@ -76,8 +76,19 @@ export const DEFAULT_LIMITS: Readonly<ManagerLimits> = {
   bulkLowWaterBytes: 256 * 1024,
 };
 
+/** Timing of the manager and its links, in milliseconds. */
+export interface ManagerTiming extends LinkTiming {
+  /**
+   * How long a *connected* peer may be missing from signaling presence before it counts as `left`. Signaling
+   * outages (a server restart sends everyone's leave) must not tear down working connections; a peer that
+   * really leaves says goodbye on its control channel, or its connection fails, and is dropped at once.
+   */
+  leaveGraceMs: number;
+}
+
 /** Default timing (milliseconds). */
-export const DEFAULT_TIMING: Readonly<LinkTiming> = {
+export const DEFAULT_TIMING: Readonly<ManagerTiming> = {
+  leaveGraceMs: 10_000,
   connectTimeoutMs: 15_000,
   politeWaitMs: 1_000,
   disconnectedGraceMs: 3_000,
@@ -104,7 +115,7 @@ export interface WebRTCManagerOptions {
   /** Extra `RTCConfiguration` fields, including implementation-specific ones (node-datachannel's `bindAddress`). */
   rtcConfiguration?: RTCConfiguration & Record<string, unknown>;
   limits?: Partial<ManagerLimits>;
-  timing?: Partial<LinkTiming>;
+  timing?: Partial<ManagerTiming>;
   logger?: Partial<Logger>;
   /** Media source for {@link WebRTCManager.enableVideo}; defaults to `navigator.mediaDevices`. */
   mediaDevices?: Pick<MediaDevices, 'getUserMedia'>;
@@ -148,7 +159,11 @@ export class WebRTCManager {
   readonly #o: WebRTCManagerOptions;
   readonly #logger: Logger;
   readonly #limits: ManagerLimits;
-  readonly #timing: LinkTiming;
+  readonly #timing: ManagerTiming;
+  /** Peers in the room according to signaling (presence, join/leave pushes, announcements). */
+  readonly #present = new Set<string>();
+  /** Connected peers missing from presence, with the timer that decides whether they left. */
+  readonly #leaveTimers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #links = new Map<string, PeerLink>();
   readonly #incoming = new Map<string, IncomingFiles>();
   /** Peers announced with `onPeerConnected` whose final event has not fired yet. */
@@ -227,8 +242,8 @@ export class WebRTCManager {
       await signaling.start({
         onMessage: (m) => this.#onSignal(m),
         onPresence: (peers) => this.#onPresence(peers),
-        onJoin: (id) => this.#ensureLink(id),
-        onLeave: (id) => this.#closeLink(id, 'left', false),
+        onJoin: (id) => this.#onPresent(id),
+        onLeave: (id) => this.#onAbsent(id),
         onDropped: (reason) => this.#drop(reason === 'forged' ? 'forged-signal' : 'malformed-signal'),
         onStateChange: (s) => {
           this.#signalingState = s;
@@ -247,6 +262,7 @@ export class WebRTCManager {
     if (this.#state === 'done') return;
     this.#state = 'done';
     for (const id of [...this.#links.keys()]) this.#closeLink(id, 'closed', true);
+    this.#present.clear();
     this.#signaling?.close();
     this.#signaling = null;
     this.#signalingState = 'idle';
@@ -421,14 +437,43 @@ export class WebRTCManager {
   #onPresence(peers: string[]): void {
     const present = new Set(peers);
     // Peers that left while signaling was down are noticed here.
-    for (const id of [...this.#links.keys()]) if (!present.has(id)) this.#closeLink(id, 'left', false);
-    for (const id of peers) this.#ensureLink(id);
+    for (const id of [...this.#present]) if (!present.has(id)) this.#onAbsent(id);
+    for (const id of this.#links.keys()) if (!present.has(id)) this.#onAbsent(id);
+    for (const id of peers) this.#onPresent(id);
+  }
+
+  #onPresent(peerId: string): void {
+    this.#present.add(peerId);
+    const timer = this.#leaveTimers.get(peerId);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#leaveTimers.delete(peerId);
+    this.#ensureLink(peerId);
+  }
+
+  /** A peer is missing from presence: a broken link goes now, a working one after the grace (see `leaveGraceMs`). */
+  #onAbsent(peerId: string): void {
+    this.#present.delete(peerId);
+    const link = this.#links.get(peerId);
+    if (!link || this.#leaveTimers.has(peerId)) return;
+    if (link.state !== 'connected') return this.#closeLink(peerId, 'left', false);
+    this.#leaveTimers.set(peerId, setTimeout(() => this.#checkAbsent(peerId), this.#timing.leaveGraceMs));
+  }
+
+  #checkAbsent(peerId: string): void {
+    this.#leaveTimers.delete(peerId);
+    if (this.#present.has(peerId) || !this.#links.has(peerId)) return;
+    // While our own signaling is down, presence says nothing; keep waiting and let the link's health decide.
+    if (this.#signalingState !== 'connected') {
+      this.#leaveTimers.set(peerId, setTimeout(() => this.#checkAbsent(peerId), this.#timing.leaveGraceMs));
+      return;
+    }
+    this.#closeLink(peerId, 'left', false);
   }
 
   #onSignal(m: SignalingMessage): void {
     switch (m.type) {
       case 'peer-joined':
-        this.#ensureLink(m.from);
+        this.#onPresent(m.from); // only a subscribed peer can publish
         return;
       case 'offer': {
         const link = this.#links.get(m.from);
@@ -482,6 +527,8 @@ export class WebRTCManager {
         lost: () => {
           incoming.clear();
           this.#emit(this.#onPeerDisconnected, peerId, 'failed');
+          // A peer that is missing from presence and whose connection now fails is gone, not recovering.
+          if (this.#leaveTimers.has(peerId)) this.#closeLink(peerId, 'left', false);
         },
         gaveUp: () => this.#closeLink(peerId, 'closed', false),
         bye: () => this.#closeLink(peerId, 'left', false),
@@ -515,6 +562,8 @@ export class WebRTCManager {
   #closeLink(peerId: string, reason: 'left' | 'closed', bye: boolean): void {
     const link = this.#links.get(peerId);
     if (!link) return;
+    clearTimeout(this.#leaveTimers.get(peerId));
+    this.#leaveTimers.delete(peerId);
     this.#links.delete(peerId);
     this.#incoming.get(peerId)?.clear();
     this.#incoming.delete(peerId);

@@ -18,10 +18,10 @@ if (process.env.RTC_DEBUG === '2') {
 /** node-datachannel's polyfill, typed as the DOM constructor it implements. */
 export const NodeRTCPeerConnection = NdcPeerConnection as unknown as RTCPeerConnectionConstructor;
 
-/** Starts a signaling server on 127.0.0.1 with an ephemeral port. */
-export async function startSignaling(options: ServerOptions = {}): Promise<RaftRtcServer> {
+/** Starts a signaling server on 127.0.0.1 (an ephemeral port unless `port` is given). */
+export async function startSignaling(options: ServerOptions = {}, port = 0): Promise<RaftRtcServer> {
   const server = createServer({ logLevel: 'error', ...options });
-  await server.listen(0, '127.0.0.1');
+  await server.listen(port, '127.0.0.1');
   return server;
 }
 

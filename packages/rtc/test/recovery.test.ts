@@ -108,3 +108,39 @@ test('a crashed peer (connections and signaling gone, no goodbye): `failed`, the
     await shutdown(peers, server);
   }
 });
+
+test('signaling restart: after resubscribing, presence resync drops a peer that crashed meanwhile and connects a newcomer', async () => {
+  const secret = 'recovery-test-secret';
+  let server = await startSignaling({ secret });
+  const port = Number(new URL(server.url).port);
+  const peers: TestPeer[] = [];
+  try {
+    peers.push(...(await Promise.all(['a', 'b'].map((n) => joinPeer(server, 'resync', n)))));
+    const t = await token(server, 'resync', 'c');
+    const c = makePeer(t.peerId, 'c');
+    const cSignaling = new CentrifugeSignaling({
+      url: t.url, channel: t.channel, localId: t.peerId, token: t.token, subscriptionToken: t.subscriptionToken,
+      WebSocket, logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    await c.manager.connect(cSignaling);
+    peers.push(c);
+    await waitForMesh(peers);
+    const [a, b] = peers as [TestPeer, TestPeer];
+
+    await server.close(); // every client is told to reconnect later (Centrifugo's shutdown code)
+    cSignaling.close(); // c crashes while signaling is down: no goodbye, no presence leave seen by anyone
+    for (const p of [a, b]) c.manager.peerConnection(p.id)!.close();
+    server = await startSignaling({ secret }, port);
+    assert.equal(Number(new URL(server.url).port), port, 'the new server took the old port');
+    const d = await joinPeer(server, 'resync', 'd'); // also recreates the room
+    peers.push(d);
+
+    await waitFor(() => [a, b].every((p) => p.rec.disconnected.some((x) => x.peer === c.id && x.reason === 'left')),
+      () => `presence resync to drop c (${JSON.stringify([a.rec.disconnected, b.rec.disconnected])})`);
+    await waitForMesh([a, b, d]);
+    for (const p of [a, b]) assert.equal(p.manager.peerState(c.id), null, `${p.name} no longer links c`);
+    assert.equal(a.manager.stats().signaling, 'connected', 'a is subscribed again');
+  } finally {
+    await shutdown(peers, server);
+  }
+});
