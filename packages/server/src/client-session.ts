@@ -367,10 +367,11 @@ export class ClientSession {
 
   private publish(channel: string, data: unknown): void {
     const sub = this.requireSubscribed(channel);
-    const bytes = Buffer.byteLength(JSON.stringify(data));
-    if (bytes > this.ctx.limits.maxPublicationBytes) throw new ClientError(ClientErrors.limitExceeded, `publication data over ${this.ctx.limits.maxPublicationBytes} bytes`);
+    // Shape first: it bounds the nesting, and JSON.stringify of arbitrarily deep data can overflow the stack.
     const check = validateSignalingMessage(data);
     if (!check.ok) throw new ClientError(ClientErrors.badRequest, check.reason);
+    const bytes = Buffer.byteLength(JSON.stringify(data));
+    if (bytes > this.ctx.limits.maxPublicationBytes) throw new ClientError(ClientErrors.limitExceeded, `publication data over ${this.ctx.limits.maxPublicationBytes} bytes`);
     if (check.message.from !== this.user) throw new ClientError(ClientErrors.permissionDenied, 'from must be the publisher\'s own peer id');
     this.ctx.metrics.publicationsIn();
     const delivered = this.ctx.hub.publish(channel, data, sub.info);

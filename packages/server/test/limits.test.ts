@@ -115,6 +115,26 @@ describe('sizes', () => {
   });
 });
 
+describe('hostile data', () => {
+  test('deeply nested publication data is refused with 107, not an internal error', async () => {
+    const srv = await startServer();
+    try {
+      const t = await token(srv.base, 'nested');
+      const raw = await rawConnected(srv.wsUrl, t);
+      raw.send(JSON.stringify({ id: 2, subscribe: { channel: t.channel, token: t.subscriptionToken } }));
+      await raw.waitFor((m) => m.id === 2);
+      const depth = 30_000;
+      raw.send(`{"id":3,"publish":{"channel":"${t.channel}","data":${'['.repeat(depth)}${']'.repeat(depth)}}}`);
+      assert.equal((await raw.waitFor((m) => m.id === 3)).error.code, 107);
+      raw.send(`{"id":4,"publish":{"channel":"${t.channel}","data":{"type":"offer","from":"${t.peerId}","to":"x","sdp":${'['.repeat(depth)}${']'.repeat(depth)}}}}`);
+      assert.equal((await raw.waitFor((m) => m.id === 4)).error.code, 107);
+      raw.close();
+    } finally {
+      await srv.server.close();
+    }
+  });
+});
+
 describe('protocol violations', () => {
   const cases: Array<[string, (raw: Raw, t: { token: string }) => void]> = [
     ['malformed JSON', (raw) => raw.send('{"id": 1, "connect": ')],
