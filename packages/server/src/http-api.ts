@@ -9,6 +9,7 @@ import { signJwt } from './jwt.js';
 import type { Logger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
 import type { IceServer, Limits, Timing } from './options.js';
+import { WEBSOCKET_PATH } from './protocol.js';
 import type { KeyedBuckets } from './rate-limit.js';
 import { RoomError, ROOM_NAME, type RoomRegistry } from './rooms.js';
 import { roomChannel } from './signaling-messages.js';
@@ -124,7 +125,7 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
   const wsUrl = (req: IncomingMessage): string => {
     if (ctx.publicUrl) return ctx.publicUrl;
     const forwardedHttps = ctx.trustProxy && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https';
-    return `${forwardedHttps ? 'wss' : 'ws'}://${req.headers.host ?? '127.0.0.1'}/connection/websocket`;
+    return `${forwardedHttps ? 'wss' : 'ws'}://${req.headers.host ?? '127.0.0.1'}${WEBSOCKET_PATH}`;
   };
 
   const issueToken = async (req: IncomingMessage, room: string, body: Record<string, unknown>): Promise<TokenResponse> => {

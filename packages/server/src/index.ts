@@ -21,6 +21,7 @@ import { Hub } from './hub.js';
 import { createLogger } from './log.js';
 import { createServerMetrics } from './metrics.js';
 import { resolveLimits, resolveTiming, type ServerOptions } from './options.js';
+import { WEBSOCKET_PATH } from './protocol.js';
 import { KeyedBuckets } from './rate-limit.js';
 import { RoomRegistry } from './rooms.js';
 import { ROOM_NAMESPACE } from './signaling-messages.js';
@@ -30,11 +31,9 @@ export { ApiError, type ApiErrorCode, type TokenResponse } from './http-api.js';
 export { JwtError, signJwt, verifyJwt, type JwtClaims, type JwtFailure } from './jwt.js';
 export type { LogLevel } from './log.js';
 export { DEFAULT_LIMITS, DEFAULT_TIMING, type IceServer, type Limits, type ServerOptions, type Timing } from './options.js';
+export { WEBSOCKET_PATH } from './protocol.js';
 export { RoomError, type RoomErrorCode, type RoomInfo } from './rooms.js';
 export * from './signaling-messages.js';
-
-/** The path of the WebSocket endpoint, as in Centrifugo. */
-export const WEBSOCKET_PATH = '/connection/websocket';
 
 /** A running (or not yet listening) signaling server. */
 export interface RaftRtcServer {

@@ -11,6 +11,9 @@
  */
 import { DisconnectError, Disconnects } from './codes.js';
 
+/** The path of the WebSocket endpoint, as in Centrifugo. */
+export const WEBSOCKET_PATH = '/connection/websocket';
+
 /** `connect` request (the client's `name`, `version`, `data`, `subs` are not used). */
 export interface ConnectRequest {
   readonly token?: string;
