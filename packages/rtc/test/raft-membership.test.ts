@@ -10,7 +10,7 @@ import { FakeTimers } from '../../raft/test/helpers/fake-timers.js';
 import { MemoryMesh } from '../src/raft/memory-mesh.js';
 import type { MembershipAction } from '../src/raft/membership-plan.js';
 import { MeshHub } from '../src/raft/mesh-link.js';
-import { RoomMembership, type RoomMembershipOptions } from '../src/raft/room-membership.js';
+import { RoomMembership, RoomMembershipStateError, seededStorage, type RoomMembershipOptions } from '../src/raft/room-membership.js';
 
 const TICK = 10;
 const GRACE = 500;
@@ -54,10 +54,10 @@ class Room {
     peer.membership = new RoomMembership<ChatNode>({
       id, hub, timers: this.timers, peersAtJoin, graceMs: GRACE, bootstrapTimeoutMs: 300, checkIntervalMs: 20,
       retry: { initialMs: 20, maxMs: 200, maxAttempts: 6 },
-      createNode: ({ voters, transport }) => {
+      createNode: ({ voters, transport, seed }) => {
         peer.chat = new Chat();
         return new RaftNode<string, number>({
-          id, voters, transport, storage: new MemoryStorage(), stateMachine: peer.chat, timers: this.timers,
+          id, voters, transport, storage: seed ? seededStorage(new MemoryStorage(), seed) : new MemoryStorage(), stateMachine: peer.chat, timers: this.timers,
           tickMs: TICK, electionTicks: 10, random: () => draw,
         });
       },
@@ -318,6 +318,31 @@ describe('RoomMembership: a room that loses its majority at once', () => {
     assert.deepEqual(room.peers.get(survivor)!.chat.log, ['kept'], 'the committed history is intact');
     assert.equal(d.membership.state, 'fresh', 'the newcomer waits for the existing cluster');
     assert.equal(d.bootstraps, 0, 'the newcomer did not found a second cluster');
+    await room.close();
+  });
+
+  it('forceReset: the survivor of a majority gone for good continues alone from its state, and newcomers join it', async () => {
+    const room = await roomOf(['a', 'b', 'c']);
+    await chat(room, 'b', ['kept 1', 'kept 2']);
+    const survivor = room.leader()!;
+    const s = room.peers.get(survivor)!;
+    await assert.rejects(s.membership.forceReset(s.chat.snapshot()), RoomMembershipStateError, 'refused while the others are connected');
+    for (const g of ['a', 'b', 'c'].filter((p) => p !== survivor)) {
+      await room.peers.get(g)!.membership.close();
+      room.mesh.leave(g);
+      room.present.delete(g);
+    }
+    await room.timers.advance(10 * TICK * 10);
+    assert.equal(room.node(survivor).leader, null, 'stuck: no leader without a majority');
+    await s.membership.forceReset(s.chat.snapshot());
+    await room.until(() => room.node(survivor).isLeader, 'the survivor leads its new cluster');
+    assert.deepEqual(room.node(survivor).status().conf.voters, [survivor], 'it is the only voter');
+    assert.equal(s.bootstraps, 2, 'it founded twice: the room, then the reset');
+    await chat(room, survivor, ['after reset']);
+    await room.join('d');
+    await room.until(() => room.votersAre([survivor, 'd']), 'the newcomer was added and promoted');
+    await room.until(() => room.peers.get('d')!.chat.log.length === 3, 'the newcomer received the history');
+    assert.deepEqual(room.peers.get('d')!.chat.log, ['kept 1', 'kept 2', 'after reset'], 'the history carried through the reset');
     await room.close();
   });
 

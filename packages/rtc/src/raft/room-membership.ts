@@ -15,8 +15,8 @@
  * @module
  */
 import {
-  RaftError, StoppedError, TypedEmitter, realTimers, type NodeId, type RaftNode, type RaftNodeStatus,
-  type TimerHandle, type Timers, type Transport,
+  RaftError, StoppedError, TypedEmitter, realTimers, type HardState, type NodeId, type NodeSnapshotData, type RaftNode,
+  type RaftNodeStatus, type Snapshot, type Storage, type TimerHandle, type Timers, type Transport,
 } from '@raftrtc/raft';
 import {
   actionKey, planBootstrap, planHandOver, planMembership,
@@ -29,6 +29,26 @@ import { WebRtcTransport } from './webrtc-transport.js';
 
 /** Thrown when a {@link RoomMembership} is used out of order (started twice, or after close). */
 export class RoomMembershipStateError extends RaftError {}
+
+/**
+ * Storage that starts from `seed`: what a node made by {@link RoomMembership.forceReset} must be built on.
+ * `inner` must be empty; on `load` the seed is written to it (so a restart finds it) and returned, with a
+ * hard state whose commit index is the seed's. Every other call goes to `inner`.
+ */
+export function seededStorage(inner: Storage, seed: Snapshot): Storage {
+  return {
+    async load() {
+      const held = await inner.load();
+      if (held.hardState || held.snapshot || held.entries.length > 0) throw new RoomMembershipStateError('a seeded storage must start empty');
+      const hardState: HardState = { term: seed.term, vote: null, commit: seed.index };
+      await inner.save({ hardState, snapshot: seed, entries: [] });
+      return { hardState, snapshot: seed, entries: [] };
+    },
+    save: (update) => inner.save(update),
+    compact: (snapshot) => inner.compact(snapshot),
+    close: () => inner.close(),
+  };
+}
 
 /** How a failed configuration change is retried. */
 export interface RetryOptions {
@@ -48,12 +68,12 @@ export interface RoomMembershipOptions<N extends RaftNode<unknown, unknown, unkn
   hub: MeshHub;
   /**
    * Makes this peer's RaftNode, not started, with `id`, the given `voters` and `transport`, and storage that
-   * holds nothing yet or this peer's own earlier state. Called once; called a second time only when a peer
-   * that waited to be added bootstraps after all: the first node never joined anything and is stopped
-   * first, and the second needs empty storage (a fresh `MemoryStorage`, or the same database: the first
-   * node wrote nothing to it but, possibly, its initial term).
+   * holds nothing yet or this peer's own earlier state. Called once, and again only to replace a node: when
+   * a peer that waited to be added bootstraps after all (the first node never joined anything), and on
+   * {@link RoomMembership.forceReset}. A replacement needs empty storage (a fresh `MemoryStorage`, or a new
+   * database), and when `seed` is not null it must be `seededStorage(empty, seed)`.
    */
-  createNode(init: { voters: NodeId[]; transport: Transport }): N;
+  createNode(init: { voters: NodeId[]; transport: Transport; seed: Snapshot | null }): N;
   /**
    * The room's other peers according to signaling when this peer joined, read after its own presence was
    * visible; null (default) when unknown, which makes a lone peer wait `bootstrapTimeoutMs` before it
@@ -87,8 +107,8 @@ export interface LeaveOutcome {
 export interface RoomMembershipEventMap {
   /** This peer's own state changed (as announced to the others). */
   state: (state: RoomPeerState) => void;
-  /** This peer founded the room's cluster. */
-  bootstrap: (reason: Extract<BootstrapDecision, { action: 'bootstrap' }>['reason']) => void;
+  /** This peer founded the room's cluster (`reset`: again, alone, through {@link RoomMembership.forceReset}). */
+  bootstrap: (reason: Extract<BootstrapDecision, { action: 'bootstrap' }>['reason'] | 'reset') => void;
   /** A configuration change this peer made as leader was applied, or (`transfer`) its successor leads. */
   change: (action: MembershipAction) => void;
   /** A change failed; it is retried after `retryInMs`, or not at all (null) until the peer's situation changes. */
@@ -243,9 +263,9 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
 
   // ---- The node ---------------------------------------------------------------------------------------
 
-  private async makeNode(voters: NodeId[]): Promise<void> {
+  private async makeNode(voters: NodeId[], seed: Snapshot | null = null): Promise<void> {
     const transport = new WebRtcTransport({ id: this.id, hub: this.hub, ...(this.opts.maxMessageBytes !== undefined ? { maxMessageBytes: this.opts.maxMessageBytes } : {}) });
-    const node = this.opts.createNode({ voters, transport });
+    const node = this.opts.createNode({ voters, transport, seed });
     if (node.id !== this.id) throw new RoomMembershipStateError(`createNode made node ${node.id}, expected ${this.id}`);
     // Any change of role, leader or configuration may change what we announce or plan.
     this.nodeUnsubscribe = [
@@ -254,6 +274,10 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
     await node.start();
     // Closed while the node started: close() could not see it, so it is stopped here.
     if (this.isClosed()) { await node.stop(); return; }
+    if (seed && node.status().applied !== seed.index) {
+      await node.stop();
+      throw new RoomMembershipStateError('createNode ignored the seed: build the node on seededStorage(empty storage, seed)');
+    }
     // Only a started node has a status: until now every event handler saw no node and did nothing.
     this.current = node;
     this.currentTransport = transport;
@@ -262,22 +286,67 @@ export class RoomMembership<N extends RaftNode<unknown, unknown, unknown, unknow
 
   /** A waiting peer founds the cluster after all: its node never joined anything, so it is replaced. */
   private async rebootstrap(reason: Extract<BootstrapDecision, { action: 'bootstrap' }>['reason']): Promise<void> {
+    try {
+      await this.replaceNode(null);
+      if (!this.isClosed()) this.emit('bootstrap', reason);
+    } catch (err) {
+      // Without a node the membership can do nothing more: report it and stop.
+      this.emit('error', err);
+      await this.close();
+    }
+  }
+
+  /** Stops the current node and makes a one-voter one (from `seed` when given); nothing touches either meanwhile. */
+  private async replaceNode(seed: Snapshot | null): Promise<void> {
     this.replacing = true;
     try {
       for (const off of this.nodeUnsubscribe) off();
       this.nodeUnsubscribe = [];
       await this.current?.stop();
       if (this.isClosed()) return;
-      await this.makeNode([this.id]);
-      if (!this.isClosed()) this.emit('bootstrap', reason);
-    } catch (err) {
-      // Without a node the membership can do nothing more: report it and stop.
-      this.emit('error', err);
-      await this.close();
+      await this.makeNode([this.id], seed);
     } finally {
       this.replacing = false;
       this.schedule();
     }
+  }
+
+  /**
+   * **Unsafe; for a room whose majority is gone for good.** Makes this peer the only voter of a new cluster
+   * that starts from `state` (the state machine's `snapshot()`, taken just before: without a majority
+   * nothing is applied meanwhile), so the room can go on: the leader it becomes adds newcomers as usual.
+   *
+   * What it costs: entries the lost majority committed but this peer had not applied are gone, and so is the
+   * node's duplicate filter (proposal ids). And if the lost peers were not gone after all (a network
+   * partition, not closed pages) and come back still running, they keep their old cluster beside the new one:
+   * the room is split and the two never merge. So call it only on the user's say-so, once the others'
+   * presence left the room. Refused (typed) unless this peer is a member, running, not leaving, and no other
+   * member of its configuration is connected.
+   * @throws {RoomMembershipStateError} the conditions above; or createNode ignored the seed (the membership
+   * is closed then).
+   */
+  async forceReset(state: unknown): Promise<void> {
+    const node = this.current;
+    if (this.phase !== 'running' || this.leaving || this.replacing || !node) {
+      throw new RoomMembershipStateError('forceReset needs a running membership that is not leaving or replacing its node');
+    }
+    const st = node.status();
+    if (!this.inConf(st)) throw new RoomMembershipStateError('forceReset needs a member: this peer is in no configuration');
+    const others = [...new Set([...st.conf.voters, ...st.conf.learners, ...(st.conf.outgoing ?? [])])].filter((p) => p !== this.id);
+    if (others.length === 0) throw new RoomMembershipStateError('forceReset has nothing to do: this peer is the whole cluster');
+    const here = others.filter((p) => this.hub.isConnected(p));
+    if (here.length > 0) throw new RoomMembershipStateError(`forceReset refused: ${here.join(', ')} still connected`);
+    const data: NodeSnapshotData = { state, ids: [] };
+    const seed: Snapshot = { index: st.applied, term: st.term, conf: { voters: [this.id], learners: [] }, data };
+    try {
+      await this.replaceNode(seed);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.failures.clear();
+    this.gaveUp.clear();
+    if (!this.isClosed()) this.emit('bootstrap', 'reset');
   }
 
   // ---- Mesh events ------------------------------------------------------------------------------------
