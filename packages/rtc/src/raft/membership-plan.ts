@@ -1,6 +1,6 @@
 /**
  * The room membership's decisions as pure functions of what a peer sees, so every rule is unit-testable
- * without timers or networks. {@link RoomMembership} gathers the view and carries the decisions out.
+ * without timers or networks. `RoomMembership` gathers the view and carries the decisions out.
  *
  * - {@link planBootstrap}: whether a peer with no Raft state founds the room's cluster or waits to be added.
  * - {@link planMembership}: the one configuration change a leader should make next, if any.

@@ -12,6 +12,7 @@
  *   that left the room, announced they are leaving, or stayed unreachable past the grace period.
  * - {@link RoomMembership.leave}: a leader hands leadership to the most caught-up voter first; then the new
  *   leader removes it, and it closes.
+ * - {@link RoomMembership.forceReset}: the explicit, unsafe way out for a survivor whose majority is gone.
  * @module
  */
 import {
