@@ -198,7 +198,12 @@ export class CentrifugeSignaling implements Signaling {
         });
       });
       sub.on('unsubscribed', (ctx) => {
-        if (!this.#closed) fail(`subscription to ${o.channel} refused: ${ctx.code} ${ctx.reason}`);
+        if (this.#closed) return;
+        if (!settled) return fail(`subscription to ${o.channel} refused: ${ctx.code} ${ctx.reason}`);
+        // The server refused to resubscribe us for good (e.g. the room was recreated and our token predates it).
+        // Existing connections keep working; new peers cannot reach us until the application joins again.
+        o.logger.error('signaling subscription ended by the server', { code: ctx.code, reason: ctx.reason });
+        handlers.onStateChange('disconnected');
       });
       client.on('disconnected', (ctx) => {
         if (this.#closed) return;
