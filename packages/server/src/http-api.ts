@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { signJwt } from './jwt.js';
+import { JwtError, signJwt, verifyJwt, type JwtClaims } from './jwt.js';
 import type { Logger } from './log.js';
 import type { ServerMetrics } from './metrics.js';
 import type { IceServer, Limits, Timing } from './options.js';
@@ -15,7 +15,17 @@ import { RoomError, ROOM_NAME, type RoomRegistry } from './rooms.js';
 import { roomChannel } from './signaling-messages.js';
 
 /** Codes of API errors other than the room ones ({@link RoomError}). */
-export type ApiErrorCode = 'bad_request' | 'invalid_json' | 'body_too_large' | 'invalid_name' | 'not_found' | 'method_not_allowed' | 'too_many_requests' | 'internal';
+export type ApiErrorCode =
+  | 'bad_request'
+  | 'invalid_json'
+  | 'body_too_large'
+  | 'invalid_name'
+  | 'invalid_token'
+  | 'token_expired'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'too_many_requests'
+  | 'internal';
 
 /** A refused API request. */
 export class ApiError extends Error {
@@ -31,7 +41,7 @@ export class ApiError extends Error {
   }
 }
 
-/** The answer of `POST /api/rooms/:room/token`. */
+/** The answer of `POST /api/rooms/:room/token` and `POST /api/rooms/:room/refresh`. */
 export interface TokenResponse {
   /** Connection token (HS256): `sub` = peerId, `info` = { name }, `iat`, `exp`. */
   readonly token: string;
@@ -128,6 +138,50 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
     return `${forwardedHttps ? 'wss' : 'ws'}://${req.headers.host ?? '127.0.0.1'}${WEBSOCKET_PATH}`;
   };
 
+  const tokensFor = (req: IncomingMessage, room: string, peerId: string, name: string): TokenResponse => {
+    const channel = roomChannel(room);
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + ctx.timing.tokenTtlSeconds;
+    return {
+      token: signJwt({ sub: peerId, info: { name }, iat, exp }, ctx.secret),
+      subscriptionToken: signJwt({ sub: peerId, channel, iat, exp }, ctx.secret),
+      url: wsUrl(req),
+      channel,
+      peerId,
+      iceServers: ctx.iceServers,
+    };
+  };
+
+  /** Verifies a token this server issued, accepting one expired up to `refreshGraceSeconds` ago. */
+  const verifyIssued = (token: unknown, what: string): JwtClaims => {
+    if (typeof token !== 'string') throw new ApiError(400, 'bad_request', `${what} is required`);
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      return verifyJwt(token, ctx.secret, now - ctx.timing.refreshGraceSeconds);
+    } catch (err) {
+      if (err instanceof JwtError && err.reason === 'expired') throw new ApiError(401, 'token_expired', `${what} expired more than ${ctx.timing.refreshGraceSeconds} s ago: join again`);
+      throw new ApiError(401, 'invalid_token', `${what} is not valid: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  /**
+   * New tokens for the same peer, so that a client's getToken keeps its peer id (a new one would make it a
+   * different peer to the room). The subscription token proves the peer was admitted to this room (password
+   * included) and to this incarnation of it; the connection token gives its name.
+   */
+  const refreshTokens = (req: IncomingMessage, room: string, body: Record<string, unknown>): TokenResponse => {
+    const conn = verifyIssued(body.token, 'token');
+    const sub = verifyIssued(body.subscriptionToken, 'subscriptionToken');
+    const createdAt = ctx.rooms.createdAt(room);
+    if (createdAt === undefined) throw new RoomError('room_not_found', `no room ${room}`);
+    if (typeof conn.sub !== 'string' || conn.sub !== sub.sub || sub.channel !== roomChannel(room)) {
+      throw new ApiError(401, 'invalid_token', 'the tokens are not of one peer of this room');
+    }
+    if (typeof sub.iat !== 'number' || sub.iat < Math.floor(createdAt / 1000)) throw new ApiError(401, 'invalid_token', 'the tokens predate this room');
+    const info = conn.info as { name?: unknown } | undefined;
+    return tokensFor(req, room, conn.sub, typeof info?.name === 'string' ? info.name : '');
+  };
+
   const issueToken = async (req: IncomingMessage, room: string, body: Record<string, unknown>): Promise<TokenResponse> => {
     const name = displayName(body.name);
     if (body.create !== undefined && typeof body.create !== 'boolean') throw new ApiError(400, 'bad_request', 'create must be a boolean');
@@ -141,18 +195,7 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       }
     }
     await ctx.rooms.admit(room, body.password);
-    const peerId = randomBytes(12).toString('base64url');
-    const channel = roomChannel(room);
-    const iat = Math.floor(Date.now() / 1000);
-    const exp = iat + ctx.timing.tokenTtlSeconds;
-    return {
-      token: signJwt({ sub: peerId, info: { name }, iat, exp }, ctx.secret),
-      subscriptionToken: signJwt({ sub: peerId, channel, iat, exp }, ctx.secret),
-      url: wsUrl(req),
-      channel,
-      peerId,
-      iceServers: ctx.iceServers,
-    };
+    return tokensFor(req, room, randomBytes(12).toString('base64url'), name);
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
@@ -183,6 +226,14 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       const body = await readJsonBody(req, ctx.limits.maxBodyBytes);
       const answer = await issueToken(req, room, body);
       ctx.log.info('token issued', { room, peerId: answer.peerId, ip: ctx.clientIp(req) });
+      return sendJson(res, 200, answer);
+    }
+    if (parts.length === 4 && parts[1] === 'rooms' && parts[3] === 'refresh') {
+      allow('POST', req.method);
+      const room = roomParam(parts[2]!);
+      const body = await readJsonBody(req, ctx.limits.maxBodyBytes);
+      const answer = refreshTokens(req, room, body);
+      ctx.log.info('tokens refreshed', { room, peerId: answer.peerId, ip: ctx.clientIp(req) });
       return sendJson(res, 200, answer);
     }
     throw new ApiError(404, 'not_found', `no API at ${pathname}`);

@@ -52,6 +52,8 @@ export interface Timing {
   readonly roomIdleMs: number;
   /** Lifetime of the tokens `POST /api/rooms/:room/token` issues, in seconds. */
   readonly tokenTtlSeconds: number;
+  /** How long after its expiry a token can still be exchanged at `POST /api/rooms/:room/refresh`, in seconds. */
+  readonly refreshGraceSeconds: number;
   /** How long `close()` waits for clients to close their sockets before cutting them. */
   readonly shutdownGraceMs: number;
 }
@@ -102,6 +104,7 @@ export const DEFAULT_TIMING: Timing = {
   expiredCloseDelayMs: 25_000,
   roomIdleMs: 10 * 60_000,
   tokenTtlSeconds: 24 * 3600,
+  refreshGraceSeconds: 3600,
   shutdownGraceMs: 5_000,
 };
 

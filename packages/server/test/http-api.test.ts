@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { verifyJwt } from '../src/index.ts';
+import { signJwt, verifyJwt, type TokenResponse } from '../src/index.ts';
 import { api, client, joined, next, Raw, SECRET, startServer, token, type Running } from './helpers.ts';
 
 describe('HTTP API', () => {
@@ -189,6 +189,76 @@ describe('behind a reverse proxy (trustProxy)', () => {
       assert.equal((await c.closed).code, 3504, 'a second connection from 10.0.0.1 is over the limit');
       a.close();
       b.close();
+    } finally {
+      await srv.server.close();
+    }
+  });
+});
+
+describe('token refresh', () => {
+  test('POST /api/rooms/:room/refresh gives new tokens for the same peer; refusals', async () => {
+    const srv = await startServer({ timing: { refreshGraceSeconds: 1 } });
+    try {
+      const a = await token(srv.base, 'refresh', 'Ann');
+      const b = await token(srv.base, 'refresh', 'Bob');
+      const other = await token(srv.base, 'refresh-other', 'Cid');
+      const ok = await api(srv.base, 'POST', '/api/rooms/refresh/refresh', { token: a.token, subscriptionToken: a.subscriptionToken });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.body.peerId, a.peerId, 'the same peer');
+      assert.equal(ok.body.channel, 'room:refresh');
+      const claims = verifyJwt(ok.body.token, Buffer.from(SECRET), Math.floor(Date.now() / 1000));
+      assert.deepEqual([claims.sub, claims.info], [a.peerId, { name: 'Ann' }]);
+      const refusals: Array<[string, unknown, number, string]> = [
+        ['tokens of two peers', { token: a.token, subscriptionToken: b.subscriptionToken }, 401, 'invalid_token'],
+        ['a subscription token of another room', { token: other.token, subscriptionToken: other.subscriptionToken }, 401, 'invalid_token'],
+        ['a forged token', { token: a.token.slice(0, -2) + 'xx', subscriptionToken: a.subscriptionToken }, 401, 'invalid_token'],
+        ['no subscription token', { token: a.token }, 400, 'bad_request'],
+        [
+          'tokens expired beyond the grace',
+          {
+            token: signJwt({ sub: a.peerId, exp: Math.floor(Date.now() / 1000) - 5 }, Buffer.from(SECRET)),
+            subscriptionToken: a.subscriptionToken,
+          },
+          401,
+          'token_expired',
+        ],
+      ];
+      for (const [what, body, status, code] of refusals) {
+        const res = await api(srv.base, 'POST', '/api/rooms/refresh/refresh', body);
+        assert.deepEqual([res.status, res.body.error.code], [status, code], what);
+      }
+      const gone = await api(srv.base, 'POST', '/api/rooms/nowhere/refresh', { token: a.token, subscriptionToken: a.subscriptionToken });
+      assert.deepEqual([gone.status, gone.body.error.code], [404, 'room_not_found']);
+    } finally {
+      await srv.server.close();
+    }
+  });
+
+  test('the official client keeps its connection and subscription with getToken callbacks on the refresh endpoint', async () => {
+    const srv = await startServer({ timing: { tokenTtlSeconds: 1 } });
+    try {
+      let current = await token(srv.base, 'longcall', 'Ann');
+      let refreshes = 0;
+      const refresh = async (): Promise<TokenResponse> => {
+        const res = await api(srv.base, 'POST', '/api/rooms/longcall/refresh', { token: current.token, subscriptionToken: current.subscriptionToken });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        current = res.body as TokenResponse;
+        refreshes++;
+        return current;
+      };
+      const c = client(current, { getToken: async () => (await refresh()).token });
+      c.connect();
+      const connected = await next(c, 'connected');
+      const sub = c.newSubscription(current.channel, { token: current.subscriptionToken, getToken: async () => (await refresh()).subscriptionToken });
+      sub.subscribe();
+      await sub.ready(5000);
+      while (refreshes < 4) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(c.state, 'connected', 'the connection was refreshed, not closed');
+      assert.equal(sub.state, 'subscribed', 'the subscription was refreshed');
+      const presence = await sub.presence();
+      assert.deepEqual(Object.keys(presence.clients), [connected.client], 'the same connection');
+      assert.equal(Object.values(presence.clients)[0]!.user, current.peerId);
+      c.disconnect();
     } finally {
       await srv.server.close();
     }
