@@ -54,3 +54,10 @@ export class ManagerStateError extends RtcError {}
 
 /** No media API is available (Node.js, or a browser without `navigator.mediaDevices`). */
 export class MediaUnavailableError extends RtcError {}
+
+/** A short description of an unknown thrown value, for logs and error messages. */
+export function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'object' && e !== null && 'message' in e) return String((e as { message: unknown }).message);
+  return String(e);
+}

@@ -6,10 +6,9 @@
  * replaced (recovery), the sender's promise rejects and the receiver discards the partial file.
  * @module
  */
-import { PeerNotConnectedError, TransferAbortedError } from './errors.js';
+import { describe, PeerNotConnectedError, TransferAbortedError } from './errors.js';
 import { encodeChunk, type ChunkFrame, type FileMetaFrame } from './frames.js';
 import type { PeerLink } from './peer-connection.js';
-import { describe } from './signaling.js';
 
 /** What {@link WebRTCManager.sendFile} accepts: a browser `File`/`Blob`, or bytes. */
 export type FileSource = Blob | ArrayBuffer | Uint8Array;

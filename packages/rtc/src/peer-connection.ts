@@ -22,9 +22,10 @@
  *   with exponential backoff and jitter, up to `maxRestarts` attempts in a row.
  * @module
  */
+import { describe } from './errors.js';
 import { decodeChunk, decodeControlFrame, encodeControlFrame, type ChunkFrame, type ControlFrame, type FrameRejectReason } from './frames.js';
 import type { Logger } from './logger.js';
-import { describe, type AnswerMessage, type IceCandidateInit, type IceCandidateMessage, type OfferMessage, type SignalingMessage } from './signaling.js';
+import type { AnswerMessage, IceCandidateInit, IceCandidateMessage, OfferMessage, SignalingMessage } from './signaling.js';
 
 /** Constructor of `RTCPeerConnection`: the browser's, or one from a Node.js package. */
 export type RTCPeerConnectionConstructor = new (configuration: RTCConfiguration) => RTCPeerConnection;

@@ -5,7 +5,7 @@
  * @module
  */
 import { Centrifuge, type ClientInfo, type Subscription } from 'centrifuge';
-import { SignalingError } from './errors.js';
+import { describe, SignalingError } from './errors.js';
 import type { Logger } from './logger.js';
 
 /** The fields of an `RTCIceCandidateInit`, as they travel in an `ice-candidate` payload. */
@@ -284,11 +284,4 @@ export class CentrifugeSignaling implements Signaling {
     this.#clientsByPeer.delete(info.user);
     return true;
   }
-}
-
-/** A short description of an unknown error value for logs and messages. */
-export function describe(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  if (typeof e === 'object' && e !== null && 'message' in e) return String((e as { message: unknown }).message);
-  return String(e);
 }

@@ -3,12 +3,12 @@
  * other peer (full mesh), and turns control-channel frames into the `setOn…` callbacks. See `docs/rtc.md`.
  * @module
  */
-import { FrameEncodeError, ManagerStateError, MediaUnavailableError, PeerNotConnectedError } from './errors.js';
+import { describe, FrameEncodeError, ManagerStateError, MediaUnavailableError, PeerNotConnectedError } from './errors.js';
 import { IncomingFiles, sendFileOver, type FileProgress, type FileSendOptions, type FileSource, type IncomingDropReason, type IncomingLimits, type ReceivedFile } from './file-transfer.js';
 import { DEFAULT_MAX_CONTROL_FRAME_BYTES, type ControlFrame, type FrameRejectReason } from './frames.js';
 import { completeLogger, type Logger } from './logger.js';
 import { PeerLink, type LinkLimits, type LinkState, type LinkTiming, type LocalTrack, type PeerLinkInfo, type RTCPeerConnectionConstructor } from './peer-connection.js';
-import { CentrifugeSignaling, describe, type Signaling, type SignalingMessage } from './signaling.js';
+import { CentrifugeSignaling, type Signaling, type SignalingMessage } from './signaling.js';
 
 /** Why {@link WebRTCManager.setOnPeerDisconnected} fired. */
 export type DisconnectReason =
