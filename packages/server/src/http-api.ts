@@ -178,6 +178,8 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       throw new ApiError(401, 'invalid_token', 'the tokens are not of one peer of this room');
     }
     if (typeof sub.iat !== 'number' || sub.iat < Math.floor(createdAt / 1000)) throw new ApiError(401, 'invalid_token', 'the tokens predate this room');
+    // A refresh is activity: with peers on a Centrifugo cluster this server's hub never sees them.
+    ctx.rooms.touch(room);
     const info = conn.info as { name?: unknown } | undefined;
     return tokensFor(req, room, conn.sub, typeof info?.name === 'string' ? info.name : '');
   };
