@@ -226,6 +226,7 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
         const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
         for (const session of [...sessions]) session.disconnect(Disconnects.shutdown);
         http.closeIdleConnections();
+        // ws has no "all clients gone" event: poll until the close handshakes are done or the grace ends.
         const deadline = Date.now() + timing.shutdownGraceMs;
         while (wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         for (const ws of wss.clients) ws.terminate();
