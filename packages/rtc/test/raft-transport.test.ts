@@ -135,6 +135,61 @@ describe('WebRtcTransport: what a mesh peer must not get through', () => {
     assert.equal(ts.get('a')!.stats.refused, 1, 'counted as refused');
   });
 
+  it('sends a message longer than the fragment size in fragments that fit the mesh, and it arrives whole', async () => {
+    const mesh = new MemoryMesh({ maxFrameLength: 8 * 1024 });
+    const hubs = ['a', 'b'].map((id) => new MeshHub(mesh.link(id)));
+    mesh.connect('a', 'b');
+    await settle();
+    const a = new WebRtcTransport({ id: 'a', hub: hubs[0]!, fragmentChars: 1024 });
+    const b = new WebRtcTransport({ id: 'b', hub: hubs[1]! });
+    const atB: WireMessage[] = [];
+    await a.start(() => {});
+    await b.start((m) => atB.push(m));
+    // Quotes and non-Latin text: the worst case for the frame size of a fragment.
+    const big: Message = {
+      type: 'Append', from: 'a', to: 'b', term: 2, prevIndex: 0, prevTerm: 0, commit: 0,
+      entries: Array.from({ length: 50 }, (_, i) => ({ index: i + 1, term: 2, type: 'normal' as const, data: { text: `"Xin chào" 你好 #${i} `.repeat(20) } })),
+    };
+    a.send(big);
+    a.send(hb('a', 'b', 7));
+    await settle();
+    assert.ok(a.stats.fragmented === 1 && a.stats.refused === 0, `sent in fragments, none refused (${JSON.stringify(a.stats)})`);
+    assert.deepEqual(atB, [big, hb('a', 'b', 7)], 'the big message arrived whole, then the next one');
+  });
+
+  it('discards a broken fragment sequence: out of order, too large in total, or cut by a disconnect', async () => {
+    const { mesh, ts, got } = await meshOf(['a', 'b']);
+    const text = JSON.stringify(hb('a', 'b', 1));
+    const half = Math.ceil(text.length / 2);
+    const frag = (i: number, n: number, piece: string): string => `#${i}/${n}:${piece}`;
+    const b = ts.get('b')!;
+    mesh.inject('a', 'b', frag(1, 2, text.slice(half))); // no start
+    mesh.inject('a', 'b', '#x/2:{');
+    mesh.inject('a', 'b', frag(0, 1, text)); // a "sequence" of one
+    await settle();
+    assert.equal(b.stats.malformed, 3, 'three malformed fragments');
+    mesh.inject('a', 'b', frag(0, 2, text.slice(0, half)));
+    mesh.inject('a', 'b', JSON.stringify(hb('a', 'b', 2))); // a whole message interrupts the sequence
+    mesh.inject('a', 'b', frag(1, 2, text.slice(half)));
+    await settle();
+    assert.equal(b.stats.incomplete, 1, 'the interrupted sequence was discarded');
+    mesh.inject('a', 'b', frag(0, 2, text.slice(0, half)));
+    await settle();
+    mesh.disconnect('a', 'b', 'failed');
+    await settle();
+    assert.equal(b.stats.incomplete, 2, 'the disconnect discarded the pending fragments');
+    mesh.connect('a', 'b');
+    await settle();
+    mesh.inject('a', 'b', frag(0, 3, 'x'.repeat(MAX_BYTES)));
+    mesh.inject('a', 'b', frag(1, 3, 'x'));
+    await settle();
+    assert.equal(b.stats.oversized, 1, 'fragments adding up past the bound are refused as they arrive');
+    mesh.inject('a', 'b', frag(0, 2, text.slice(0, half)));
+    mesh.inject('a', 'b', frag(1, 2, text.slice(half)));
+    await settle();
+    assert.deepEqual(got.get('b')!.map((m) => (m as { ctx: number }).ctx), [2, 1], 'only the whole message and the complete sequence arrived');
+  });
+
   it('keeps nothing for a peer that is away: a send to it never grows a queue', async () => {
     const { mesh, ts } = await meshOf(['a', 'b']);
     mesh.disconnect('a', 'b', 'closed');

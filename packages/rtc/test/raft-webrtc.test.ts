@@ -35,8 +35,8 @@ interface RoomPeer {
 /** Joins `room` as the app would: hub before signaling, the presence list read once subscribed. */
 async function joinRoom(server: RaftRtcServer, room: string, name: string): Promise<RoomPeer> {
   const t = await token(server, room, name);
-  // Appends of up to ~1 MiB, as codec text framed once more: the control frame limit must exceed that.
-  const manager = new WebRTCManager(t.peerId, nodeOptions(name, { limits: { maxControlFrameBytes: 4 << 20 } }));
+  // Default mesh limits: large Raft messages must fit them through the transport's fragments.
+  const manager = new WebRTCManager(t.peerId, nodeOptions(name));
   const hub = new MeshHub(manager);
   await manager.connectToCentrifugo(t.url, room, { token: t.token, subscriptionToken: t.subscriptionToken, iceServers: t.iceServers as RTCIceServer[] });
   const peer: RoomPeer = { name, id: t.peerId, manager, membership: null as unknown as RoomMembership<ChatNode>, chat: new Chat() };
@@ -85,8 +85,12 @@ test('three peers over real data channels form one cluster, chat, and survive th
     assert.equal(ann.membership.state, 'member', 'the first peer founded the cluster and stayed in it');
     await cyd.membership.node!.propose('hello from cyd');
     await bob.membership.node!.propose('hello from bob');
-    await waitFor(() => peers.every((p) => p.chat.log.length === 2), () => 'every peer to apply both messages');
-    for (const p of peers) assert.deepEqual(p.chat.log, ['hello from cyd', 'hello from bob'], `${p.name} has the chat in commit order`);
+    // Larger than a data channel message may be (and than the mesh's default control frame): sent in fragments.
+    const big = `"big" ${'ü✓'.repeat(150_000)}`;
+    await bob.membership.node!.propose(big);
+    await waitFor(() => peers.every((p) => p.chat.log.length === 3), () => 'every peer to apply the three messages');
+    for (const p of peers) assert.deepEqual(p.chat.log, ['hello from cyd', 'hello from bob', big], `${p.name} has the chat in commit order`);
+    assert.ok(peers.some((p) => p.membership.transport!.stats.fragmented > 0), 'the big message crossed in fragments');
 
     const leader = peers.find((p) => p.membership.node!.isLeader)!;
     const outcome = await leader.membership.leave();
@@ -96,8 +100,8 @@ test('three peers over real data channels form one cluster, chat, and survive th
     const rest = peers.filter((p) => p !== leader);
     await waitFor(() => oneCluster(rest), () => `one cluster of the two who stayed (${describeRoom(rest)})`);
     await rest[1]!.membership.node!.propose('after the leader left');
-    await waitFor(() => rest.every((p) => p.chat.log.length === 3), () => 'both survivors to apply the third message');
-    for (const p of rest) assert.deepEqual(p.chat.log, ['hello from cyd', 'hello from bob', 'after the leader left'], `${p.name} lost nothing`);
+    await waitFor(() => rest.every((p) => p.chat.log.length === 4), () => 'both survivors to apply the fourth message');
+    for (const p of rest) assert.deepEqual(p.chat.log, ['hello from cyd', 'hello from bob', big, 'after the leader left'], `${p.name} lost nothing`);
     for (const p of rest) {
       const s = p.manager.stats();
       assert.equal(s.droppedTotal, 0, `${p.name}'s mesh dropped nothing: ${JSON.stringify(s.dropped)}`);
