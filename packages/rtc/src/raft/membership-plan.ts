@@ -157,7 +157,7 @@ export function planMembership(v: MembershipView): MembershipAction | null {
  * ties broken by id; null when none is connected. A leaving leader hands leadership to the most caught-up
  * voter: it needs the fewest entries before it can take over.
  */
-export function mostCaughtUp(self: NodeId, candidates: readonly NodeId[], progress: RaftStatus['progress'], connected: ReadonlySet<NodeId>): NodeId | null {
+function mostCaughtUp(self: NodeId, candidates: readonly NodeId[], progress: RaftStatus['progress'], connected: ReadonlySet<NodeId>): NodeId | null {
   let best: NodeId | null = null;
   let bestMatch = -1;
   for (const c of [...candidates].sort()) {

@@ -59,11 +59,6 @@ export class MemoryMesh {
     };
   }
 
-  /** Whether the link between `a` and `b` is open. */
-  isOpen(a: NodeId, b: NodeId): boolean {
-    return this.open.has(pairKey(a, b));
-  }
-
   /** Opens the link between `a` and `b`: both get `connected`, in a microtask (as a channel's `open` event). */
   connect(a: NodeId, b: NodeId): void {
     const key = pairKey(a, b);
