@@ -19,7 +19,7 @@ export {
 } from './frames.js';
 export type { LinkState, LinkTiming, PeerLinkInfo, RTCPeerConnectionConstructor } from './peer-connection.js';
 export {
-  CentrifugeSignaling, validateSignalingMessage,
-  type CentrifugeSignalingOptions, type IceCandidateInit, type Signaling, type SignalingHandlers, type SignalingMessage,
+  CentrifugeSignaling, DEFAULT_PUBLISH_RATE, validateSignalingMessage,
+  type CentrifugeSignalingOptions, type PublishRate, type IceCandidateInit, type Signaling, type SignalingHandlers, type SignalingMessage,
 } from './signaling.js';
 export type { Logger } from './logger.js';

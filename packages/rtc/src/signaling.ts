@@ -132,8 +132,27 @@ export interface CentrifugeSignalingOptions {
   subscriptionToken?: string;
   /** WebSocket constructor; needed in Node.js (`ws`), browsers have one. */
   WebSocket?: unknown;
+  /** Publish pacing; see {@link DEFAULT_PUBLISH_RATE}. */
+  publishRate?: PublishRate;
   logger: Logger;
 }
+
+/** A token bucket for publications: `perSecond` sustained, `burst` at once. */
+export interface PublishRate {
+  perSecond: number;
+  burst: number;
+}
+
+/**
+ * Default publish pacing: under our server's default command limit (20 per second, burst 40, counting every
+ * command), leaving room for connect, subscribe and presence. A newcomer to a large room publishes an offer
+ * and a handful of candidates per peer at once; unpaced, the server would refuse them and then cut the
+ * connection for not backing off.
+ */
+export const DEFAULT_PUBLISH_RATE: Readonly<PublishRate> = { perSecond: 15, burst: 30 };
+
+/** Publications waiting for a token beyond this are refused: signaling is not keeping up at all. */
+const MAX_QUEUED_PUBLISHES = 1024;
 
 /** Centrifuge disconnect codes from 3500 on are terminal: the client will not reconnect by itself. */
 const FIRST_TERMINAL_DISCONNECT_CODE = 3500;
@@ -148,6 +167,11 @@ export class CentrifugeSignaling implements Signaling {
   readonly localId: string;
   readonly #options: CentrifugeSignalingOptions;
   readonly #clientsByPeer = new Map<string, Set<string>>();
+  readonly #rate: PublishRate;
+  #tokens: number;
+  #refilledAt = 0;
+  readonly #queue: { message: SignalingMessage; resolve(): void; reject(e: Error): void }[] = [];
+  #queueTimer: ReturnType<typeof setTimeout> | null = null;
   #client: Centrifuge | null = null;
   #sub: Subscription | null = null;
   #closed = false;
@@ -155,6 +179,8 @@ export class CentrifugeSignaling implements Signaling {
   constructor(options: CentrifugeSignalingOptions) {
     this.localId = options.localId;
     this.#options = options;
+    this.#rate = options.publishRate ?? DEFAULT_PUBLISH_RATE;
+    this.#tokens = this.#rate.burst;
   }
 
   start(handlers: SignalingHandlers): Promise<void> {
@@ -219,7 +245,35 @@ export class CentrifugeSignaling implements Signaling {
     });
   }
 
-  async send(message: SignalingMessage): Promise<void> {
+  /** Publishes `message`, paced by {@link CentrifugeSignalingOptions.publishRate}; resolves once the server accepted it. */
+  send(message: SignalingMessage): Promise<void> {
+    if (!this.#sub || this.#closed) return Promise.reject(new SignalingError('signaling is closed'));
+    if (this.#queue.length >= MAX_QUEUED_PUBLISHES) return Promise.reject(new SignalingError('too many publications waiting'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ message, resolve, reject });
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    if (this.#queueTimer !== null) return;
+    const now = performance.now();
+    this.#tokens = Math.min(this.#rate.burst, this.#tokens + ((now - this.#refilledAt) / 1000) * this.#rate.perSecond);
+    this.#refilledAt = now;
+    while (this.#queue.length > 0 && this.#tokens >= 1) {
+      this.#tokens -= 1;
+      const { message, resolve, reject } = this.#queue.shift()!;
+      this.#publish(message).then(resolve, reject);
+    }
+    if (this.#queue.length > 0) {
+      this.#queueTimer = setTimeout(() => {
+        this.#queueTimer = null;
+        this.#drain();
+      }, ((1 - this.#tokens) / this.#rate.perSecond) * 1000);
+    }
+  }
+
+  async #publish(message: SignalingMessage): Promise<void> {
     const sub = this.#sub;
     if (!sub || this.#closed) throw new SignalingError('signaling is closed');
     try {
@@ -232,6 +286,9 @@ export class CentrifugeSignaling implements Signaling {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#queueTimer !== null) clearTimeout(this.#queueTimer);
+    this.#queueTimer = null;
+    for (const { reject } of this.#queue.splice(0)) reject(new SignalingError('signaling is closed'));
     this.#sub?.unsubscribe();
     this.#client?.disconnect();
     this.#clientsByPeer.clear();

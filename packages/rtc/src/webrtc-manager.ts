@@ -8,7 +8,7 @@ import { IncomingFiles, sendFileOver, type FileProgress, type FileSendOptions, t
 import { DEFAULT_MAX_CONTROL_FRAME_BYTES, type ControlFrame, type FrameRejectReason } from './frames.js';
 import { completeLogger, type Logger } from './logger.js';
 import { PeerLink, type LinkLimits, type LinkState, type LinkTiming, type LocalTrack, type PeerLinkInfo, type RTCPeerConnectionConstructor } from './peer-connection.js';
-import { CentrifugeSignaling, type Signaling, type SignalingMessage } from './signaling.js';
+import { CentrifugeSignaling, type PublishRate, type Signaling, type SignalingMessage } from './signaling.js';
 
 /** Why {@link WebRTCManager.setOnPeerDisconnected} fired. */
 export type DisconnectReason =
@@ -117,6 +117,8 @@ export interface WebRTCManagerOptions {
   limits?: Partial<ManagerLimits>;
   timing?: Partial<ManagerTiming>;
   logger?: Partial<Logger>;
+  /** Pacing of signaling publications; defaults to `DEFAULT_PUBLISH_RATE` (under our server's limit). */
+  publishRate?: PublishRate;
   /** Media source for {@link WebRTCManager.enableVideo}; defaults to `navigator.mediaDevices`. */
   mediaDevices?: Pick<MediaDevices, 'getUserMedia'>;
 }
@@ -224,6 +226,7 @@ export class WebRTCManager {
       ...(a.token !== undefined ? { token: a.token } : {}),
       ...(a.subscriptionToken !== undefined ? { subscriptionToken: a.subscriptionToken } : {}),
       ...(this.#o.WebSocket !== undefined ? { WebSocket: this.#o.WebSocket } : {}),
+      ...(this.#o.publishRate !== undefined ? { publishRate: this.#o.publishRate } : {}),
     });
     await this.connect(signaling);
   }
