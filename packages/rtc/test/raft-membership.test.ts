@@ -451,13 +451,17 @@ async function randomRun(seed: number): Promise<void> {
   await room.until(() => busy.size === 0, 'every leave() finished', 60_000);
   try {
     await room.until(() => room.votersAre([...room.present]), `one cluster of ${[...room.present].join(',')}`, 60_000);
-  } finally {
-    if (process.env.DEBUG_ROOM) for (const p of room.live()) { const st = p.membership.node!.status(); console.error(p.id, p.membership.state, st.role, st.leader, st.term, JSON.stringify(st.conf), st.commit, st.lastIndex, JSON.stringify(st.progress)); }
+  } catch (err) {
+    // What each peer believes is what a failure here needs to be understood.
+    for (const p of room.live()) {
+      const st = p.membership.node!.status();
+      console.error(`${p.id}: ${p.membership.state} ${st.role} leader=${st.leader} term=${st.term} conf=${JSON.stringify(st.conf)} commit=${st.commit}`);
+    }
+    throw err;
   }
   const last = `s${seed}.final`;
   await chat(room, room.live()[0]!.id, [last]);
   await room.until(() => room.live().every((p) => p.chat.log.includes(last)), 'every present peer applied the final message', 60_000);
-  if (process.env.DEBUG_ROOM) for (const p of room.peers.values()) console.error(p.id, 'boot', p.bootstraps, room.present.has(p.id), JSON.stringify(p.chat.log), JSON.stringify(p.changes));
   for (const p of room.live()) {
     for (const m of committed) assert.equal(p.chat.log.filter((x) => x === m).length, 1, `${p.id} has committed ${m} exactly once`);
   }
