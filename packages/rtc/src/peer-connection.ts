@@ -177,6 +177,7 @@ export class PeerLink {
     else this.#begin(0);
   }
 
+  /** Where the link is; `connected` means the control channel is open. */
   get state(): LinkState {
     return this.#state;
   }
@@ -186,6 +187,7 @@ export class PeerLink {
     return this.#pc;
   }
 
+  /** A snapshot of the link, for the manager's `peers()`. */
   info(): PeerLinkInfo {
     return {
       state: this.#state,

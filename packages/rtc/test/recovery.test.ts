@@ -58,7 +58,7 @@ test('a connection closed abruptly: both sides see `failed`, recover with a new 
   }
 });
 
-test('disconnect(): the others see `left` and forget the peer', async () => {
+test('disconnect() and removePeer(): the other side sees `left` and forgets the peer', async () => {
   const server = await startSignaling();
   const peers: TestPeer[] = [];
   try {
@@ -74,6 +74,10 @@ test('disconnect(): the others see `left` and forget the peer', async () => {
     assert.deepEqual(c.rec.disconnected.map((d) => d.reason), ['closed', 'closed'], 'c itself reports its links closed');
     assert.ok(a.manager.sendMessage(b.id, 'still here'), 'a and b stay connected');
     await waitFor(() => b.rec.messages.length === 1, () => 'the message on b');
+    a.manager.removePeer(b.id);
+    await waitFor(() => b.rec.disconnected.length === 2, () => 'the removal on b');
+    assert.deepEqual(a.rec.disconnected.at(-1), { peer: b.id, reason: 'closed' }, 'a closed its link to b');
+    assert.deepEqual(b.rec.disconnected.at(-1), { peer: a.id, reason: 'left' }, 'b sees a leave');
   } finally {
     await shutdown(peers, server);
   }
