@@ -1,15 +1,15 @@
 /**
- * The web app's HTTP server: a small static server for `apps/web/public/` plus the visualizer bundle,
- * which esbuild builds into memory once at startup from the TypeScript sources (so the browser runs the
- * very `RaftCore` the package exports, not a copy). `npm start` runs this file.
+ * The web app: `apps/web/public/` plus the visualizer bundle, which esbuild builds into memory once at
+ * startup from the TypeScript sources (so the browser runs the very `RaftCore` the package exports, not a
+ * copy), served behind `@raftrtc/server` (rooms API and signaling). `npm start` runs this file.
  * @module
  */
 import { realpath, readFile, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { createServer as createRaftRtcServer, serverOptionsFromEnv, type ServerOptions as RaftRtcServerOptions } from '@raftrtc/server';
 
 const srcDir = dirname(fileURLToPath(import.meta.url));
 const appDir = resolve(srcDir, '..');
@@ -48,6 +48,8 @@ export interface ServerOptions {
   port?: number;
   /** Interface to listen on. Default `127.0.0.1`: the demo is not meant to be exposed. */
   host?: string;
+  /** Options of the signaling server (secret, ICE servers, limits…); `npm start` reads them from the environment. */
+  server?: Omit<RaftRtcServerOptions, 'fallback'>;
 }
 
 /** A listening server. */
@@ -139,34 +141,33 @@ async function handle(req: IncomingMessage, res: ServerResponse, bundle: Readonl
 }
 
 /**
- * Builds the bundle, then serves it and `public/` until closed. Rejects when the bundle does not build
- * or the port is taken.
+ * The web app as a request handler: builds the bundle once, then serves it and `public/`. Plugged into
+ * `@raftrtc/server` as its `fallback`, so one origin serves the app, the rooms API and signaling.
  */
-export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+export async function createWebHandler(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
   const bundle = await bundleVisualizer();
-  const server = createServer((req, res) => {
+  return (req, res) => {
     handle(req, res, bundle).catch((err: unknown) => {
       console.error(err);
       if (!res.headersSent) send(req, res, 500, 'text/plain; charset=utf-8', 'Internal server error\n');
       else res.destroy();
     });
-  });
+  };
+}
+
+/**
+ * Starts the product: `@raftrtc/server` (rooms API, Centrifugo-compatible signaling at
+ * `/connection/websocket`, `/metrics`, `/healthz`) with the web app behind it. Rejects when the bundle does
+ * not build or the port is taken.
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const server = createRaftRtcServer({ ...options.server, fallback: await createWebHandler() });
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(options.port ?? 8080, host, () => {
-      server.off('error', fail);
-      done();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const { port } = await server.listen(options.port ?? 8080, host);
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
     port,
-    close: () => new Promise<void>((done, fail) => {
-      server.close((err) => (err ? fail(err) : done()));
-      server.closeAllConnections();
-    }),
+    close: () => server.close(),
   };
 }
 
@@ -179,8 +180,11 @@ function portFromEnv(value: string | undefined): number {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   try {
-    const { url } = await startServer({ port: portFromEnv(process.env.PORT) });
-    console.log(`RaftRTC Raft visualizer: ${url}`);
+    const running = await startServer({ port: portFromEnv(process.env.PORT), server: serverOptionsFromEnv() });
+    console.log(`RaftRTC on ${running.url} (Raft visualizer at /, rooms API at /api, signaling at /connection/websocket)`);
+    const shutdown = (): void => { void running.close().then(() => process.exit(0)); };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

@@ -39,6 +39,22 @@ describe('web server', () => {
     assert.equal(server.url, `http://127.0.0.1:${server.port}/`);
   });
 
+  it('is one origin for the app, the rooms API, signaling and operations', async () => {
+    assert.equal((await get(server, '/healthz')).status, 200, '/healthz');
+    assert.match((await get(server, '/metrics')).body, /^# (HELP|TYPE) /m, '/metrics is Prometheus text');
+    const config = await get(server, '/api/config');
+    assert.equal(config.status, 200, '/api/config');
+    assert.ok(Array.isArray(JSON.parse(config.body).iceServers), `ICE servers listed: ${config.body}`);
+    const room = await fetch(`${server.url}api/rooms/lobby/token`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ada', create: true }),
+    });
+    const token = await room.json() as { url?: string; channel?: string };
+    assert.equal(room.status, 200, `token: ${JSON.stringify(token)}`);
+    assert.equal(token.channel, 'room:lobby');
+    assert.ok(token.url?.endsWith('/connection/websocket'), `signaling URL on this server: ${token.url}`);
+    assert.equal((await get(server, '/api/rooms/nowhere')).status, 404, 'an unknown room');
+  });
+
   it('serves the page at / and /index.html', async () => {
     for (const path of ['/', '/index.html', '/?seed=3']) {
       const res = await get(server, path);

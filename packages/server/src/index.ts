@@ -28,6 +28,7 @@ import { ROOM_NAMESPACE } from './signaling-messages.js';
 
 export { ClientError, ClientErrors, DisconnectError, Disconnects, Unsubscribes, type ClientErrorShape, type DisconnectShape } from './codes.js';
 export { ApiError, type ApiErrorCode, type TokenResponse } from './http-api.js';
+export { EnvError, serverOptionsFromEnv } from './env.js';
 export { JwtError, signJwt, verifyJwt, type JwtClaims, type JwtFailure } from './jwt.js';
 export type { LogLevel } from './log.js';
 export { DEFAULT_LIMITS, DEFAULT_TIMING, type IceServer, type Limits, type ServerOptions, type Timing } from './options.js';

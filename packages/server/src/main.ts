@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { createServer, type IceServer } from './index.js';
+import { createServer, serverOptionsFromEnv } from './index.js';
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: main.ts [--port 8080] [--host 127.0.0.1]\n`);
@@ -23,22 +23,13 @@ const port = Number(args.port ?? '8080');
 if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`bad --port ${args.port}`);
 const host = args.host ?? '127.0.0.1';
 
-let iceServers: IceServer[] = [];
-if (process.env.RAFTRTC_ICE_SERVERS) {
-  try {
-    iceServers = JSON.parse(process.env.RAFTRTC_ICE_SERVERS) as IceServer[];
-  } catch {
-    usage('RAFTRTC_ICE_SERVERS must be a JSON array');
-  }
-  if (!Array.isArray(iceServers)) usage('RAFTRTC_ICE_SERVERS must be a JSON array');
+let options;
+try {
+  options = serverOptionsFromEnv();
+} catch (err) {
+  usage(err instanceof Error ? err.message : String(err));
 }
-
-const server = createServer({
-  secret: process.env.RAFTRTC_SECRET || undefined,
-  iceServers,
-  publicUrl: process.env.RAFTRTC_PUBLIC_URL || undefined,
-  trustProxy: process.env.RAFTRTC_TRUST_PROXY === '1',
-});
+const server = createServer(options);
 const { port: bound } = await server.listen(port, host);
 process.stdout.write(`RaftRTC signaling server on http://${host}:${bound} (WebSocket ${`ws://${host}:${bound}/connection/websocket`})\n`);
 
