@@ -160,7 +160,6 @@ export class PeerLink {
   #graceTimer: ReturnType<typeof setTimeout> | null = null;
   #recoveryTimer: ReturnType<typeof setTimeout> | null = null;
   #pingTimer: ReturnType<typeof setInterval> | null = null;
-  #lingerTimer: ReturnType<typeof setTimeout> | null = null;
   #politeTimer: ReturnType<typeof setTimeout> | null = null;
   /** Resolvers of {@link waitForBulkDrain}, rejected when the connection they wait on goes away. */
   readonly #drainWaiters = new Set<{ check(): void; fail(error: Error): void }>();
@@ -309,14 +308,7 @@ export class PeerLink {
     this.#state = 'closed';
     this.#clearTimers();
     this.#pendingCandidates = [];
-    this.#lingerTimer = setTimeout(() => this.#closeConnection(), lingerMs);
-  }
-
-  /** Closes at once what {@link closeWithBye} left lingering (the manager's final teardown). */
-  closeNow(): void {
-    if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
-    this.#lingerTimer = null;
-    this.#closeConnection();
+    setTimeout(() => this.#closeConnection(), lingerMs);
   }
 
   /** Closes the link for good; no event follows. */
@@ -659,12 +651,13 @@ export class PeerLink {
     this.#begin(this.#generation + 1);
   }
 
+  /** Bounds the current attempt (a generation, or an ICE restart in it); the polite side's wait is part of it. */
   #armConnectTimer(): void {
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
-    const pc = this.#pc;
+    const generation = this.#generation;
     this.#connectTimer = setTimeout(() => {
       this.#connectTimer = null;
-      if (pc === this.#pc && this.#state !== 'connected') this.#recover('connect-timeout');
+      if (generation === this.#generation && this.#state !== 'connected') this.#recover('connect-timeout');
     }, this.#o.timing.connectTimeoutMs);
   }
 

@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { CentrifugeSignaling } from '../src/index.ts';
 import {
-  joinPeer, makePeer, releaseNodeDataChannel, shutdown, startSignaling, token, waitFor, waitForMesh, type TestPeer,
+  NodeRTCPeerConnection, joinPeer, makePeer, releaseNodeDataChannel, shutdown, startSignaling, token, waitFor, waitForMesh, type TestPeer,
 } from './helpers.ts';
 
 after(releaseNodeDataChannel);
@@ -53,6 +53,31 @@ test('a connection closed abruptly: both sides see `failed`, recover with a new 
     assert.ok(a.manager.stats().recoveries >= 1, 'a counts the recovery');
     assert.ok(a.manager.sendRaftMessage(b.id, { after: 'recovery' }), 'a → b sent');
     await waitFor(() => b.rec.raft.some((r) => r.from === a.id), () => 'the raft message on b');
+  } finally {
+    await shutdown(peers, server);
+  }
+});
+
+test('a first connection that never opens is started over after the connect timeout', async () => {
+  const server = await startSignaling();
+  const peers: TestPeer[] = [];
+  try {
+    // a's first RTCPeerConnection never applies a remote description: the attempt hangs, as a broken first
+    // connection of a fresh node-datachannel process sometimes does.
+    let created = 0;
+    class FirstHangs extends NodeRTCPeerConnection {
+      constructor(configuration: RTCConfiguration) {
+        super(configuration);
+        if (created++ === 0) this.setRemoteDescription = () => new Promise<void>(() => {});
+      }
+    }
+    peers.push(await joinPeer(server, 'timeout', 'a', { RTCPeerConnection: FirstHangs }), await joinPeer(server, 'timeout', 'b'));
+    await waitForMesh(peers);
+    const [a, b] = peers as [TestPeer, TestPeer];
+    assert.ok(created >= 2, `a needed a second connection (${created} created)`);
+    assert.ok(a.manager.peers()[0]!.generation >= 1, 'a is past generation 0');
+    assert.equal(b.manager.peers()[0]!.generation, a.manager.peers()[0]!.generation, 'both sides agree on the generation');
+    assert.deepEqual([a.rec.connected, b.rec.connected], [[b.id], [a.id]], 'each side announced the other once');
   } finally {
     await shutdown(peers, server);
   }
