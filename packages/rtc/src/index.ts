@@ -23,3 +23,19 @@ export {
   type CentrifugeSignalingOptions, type PublishRate, type IceCandidateInit, type Signaling, type SignalingHandlers, type SignalingMessage,
 } from './signaling.js';
 export type { Logger } from './logger.js';
+export {
+  MeshHub, MAX_ROOM_MEMBERS, ROOM_STATE_TYPE, validateRoomState,
+  type MeshHubListeners, type MeshLink, type MeshSendResult, type PeerDisconnectReason, type RoomPeerState, type RoomStateMessage,
+} from './raft/mesh-link.js';
+export {
+  DEFAULT_FRAGMENT_CHARS, DEFAULT_RTC_MAX_MESSAGE_BYTES, WebRtcTransport, type WebRtcTransportOptions, type WebRtcTransportStats,
+} from './raft/webrtc-transport.js';
+export {
+  RoomMembership, RoomMembershipStateError, seededStorage,
+  type LeaveOutcome, type RetryOptions, type RoomMembershipEventMap, type RoomMembershipOptions, type RoomMembershipStats,
+} from './raft/room-membership.js';
+export {
+  actionKey, planBootstrap, planHandOver, planMembership,
+  type BootstrapDecision, type BootstrapView, type DownPeer, type MembershipAction, type MembershipView,
+} from './raft/membership-plan.js';
+export { MemoryMesh, MemoryMeshFrameError, type MemoryMeshOptions, type MemoryMeshStats } from './raft/memory-mesh.js';
