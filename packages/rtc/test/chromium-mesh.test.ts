@@ -50,6 +50,9 @@ function oneCluster(peers: readonly Peer[]): boolean {
     ids.every((id) => id === page.peerId || s.connected.includes(id)));
 }
 
+/** One cluster in which exactly one page says it leads (snapshots are taken one page after another). */
+const settled = (peers: readonly Peer[]): boolean => oneCluster(peers) && peers.filter((p) => p.snap.role === 'leader').length === 1;
+
 function assertHealthy(peers: readonly Peer[]): void {
   for (const { page, snap } of peers) {
     assert.deepEqual([...page.errors, ...snap.errors], [], `${page.name}'s page reported no error`);
@@ -92,7 +95,7 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
   it('two pages connect through the server, open their data channels and elect one leader', async () => {
     try {
       const pages = await joinRoom('chromium-two', ['ann', 'bob']);
-      const peers = await look(pages);
+      const peers = await waitForRoom(pages, settled, 'one leader that both follow');
       const [ann, bob] = peers as [Peer, Peer];
       assert.ok(ann.snap.connected.includes(bob.page.peerId), 'ann has an open control channel to bob');
       assert.ok(bob.snap.connected.includes(ann.page.peerId), 'bob has an open control channel to ann');
@@ -107,7 +110,7 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
   it('three pages: one leader, and followers\' proposals commit on all three in the same order', async () => {
     try {
       const pages = await joinRoom('chromium-three', ['cat', 'dan', 'eli']);
-      const formed = await look(pages);
+      const formed = await waitForRoom(pages, settled, 'one leader that all three follow');
       assert.equal(formed.filter((p) => p.snap.role === 'leader').length, 1, `exactly one leader (${describeRoom(formed)})`);
       const followers = formed.filter((p) => p.snap.role === 'follower');
       assert.equal(followers.length, 2, `two followers (${describeRoom(formed)})`);
@@ -128,13 +131,13 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
   it('the leader\'s page closes abruptly: a new leader among the other two, proposals still commit, the closed page is removed, nothing committed is lost', async () => {
     try {
       const pages = await joinRoom('chromium-crash', ['fay', 'gus', 'hal']);
-      const first = await look(pages);
+      const first = await waitForRoom(pages, settled, 'one leader that all three follow');
       const follower = first.find((p) => p.snap.role === 'follower')!;
       await follower.page.propose('before the crash 1');
       await follower.page.propose('before the crash 2');
-      const settled = await waitForRoom(pages, (peers) => peers.every((p) => p.snap.applied.length === 2), 'every page to apply both entries');
-      const leader = settled.find((p) => p.snap.role === 'leader');
-      assert.ok(leader, `a leader before the crash (${describeRoom(settled)})`);
+      const applied = await waitForRoom(pages, (peers) => settled(peers) && peers.every((p) => p.snap.applied.length === 2), 'every page to apply both entries');
+      const leader = applied.find((p) => p.snap.role === 'leader');
+      assert.ok(leader, `a leader before the crash (${describeRoom(applied)})`);
       const committed = leader.snap.applied;
 
       await leader.page.crash();

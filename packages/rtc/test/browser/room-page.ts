@@ -92,8 +92,11 @@ async function join({ room, name, raft }: JoinOptions): Promise<{ peerId: string
     createNode: ({ voters, transport }) => {
       chat = new Chat();
       // 50 ms ticks (elections after 0.5-1 s of silence): several pages share two cores, and a renderer that
-      // misses a few 20 ms ticks under that load would start needless elections.
-      const node = new RaftNode<string, number>({ id, voters, transport, storage: new MemoryStorage(), stateMachine: chat, tickMs: 50, electionTicks: 10 });
+      // misses a few 20 ms ticks under that load would start needless elections. Proposals wait up to 20 s
+      // (default 2.5 s here): a guard against hangs on a loaded machine, not a latency bound.
+      const node = new RaftNode<string, number>({
+        id, voters, transport, storage: new MemoryStorage(), stateMachine: chat, tickMs: 50, electionTicks: 10, proposalTimeoutMs: 20_000,
+      });
       node.on('error', (e) => errors.push(`node: ${errorText(e)}`));
       return node;
     },
