@@ -107,7 +107,7 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
     }
   });
 
-  it('three pages: one leader, and followers\' proposals commit on all three in the same order', async () => {
+  it('three pages: one leader, and followers\' proposals (one larger than a data-channel message) commit on all three in the same order', async () => {
     try {
       const pages = await joinRoom('chromium-three', ['cat', 'dan', 'eli']);
       const formed = await waitForRoom(pages, settled, 'one leader that all three follow');
@@ -122,7 +122,13 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
       const order = applied[0]!.snap.applied;
       assert.deepEqual([...order].sort(), [...texts].sort(), 'each proposal was applied exactly once');
       for (const p of applied) assert.deepEqual(p.snap.applied, order, `${p.page.name} applied the same entries in the same order`);
-      assertHealthy(applied);
+
+      // Larger than one Chromium data-channel message (256 KiB): the forward and the appends travel in fragments.
+      const big = `big:${'x'.repeat(300_000)}`;
+      await followers[0]!.page.propose(big);
+      const withBig = await waitForRoom(pages, (peers) => peers.every((p) => p.snap.applied.length > texts.length), 'every page to apply the 300 KB entry');
+      for (const p of withBig) assert.ok(p.snap.applied[texts.length] === big, `${p.page.name} applied the 300 KB entry intact, after the others`);
+      assertHealthy(withBig);
     } finally {
       await closeAll();
     }

@@ -9,9 +9,7 @@
  */
 import { MemoryStorage, RaftNode, type Entry, type StateMachine } from '@raftrtc/raft';
 import type { TokenResponse } from '@raftrtc/server'; // a type only: nothing of the server is bundled
-import { DEFAULT_LIMITS, WebRTCManager } from '../../src/index.ts';
-import { MeshHub } from '../../src/raft/mesh-link.ts';
-import { RoomMembership } from '../../src/raft/room-membership.ts';
+import { DEFAULT_LIMITS, MeshHub, RoomMembership, WebRTCManager } from '../../src/index.ts';
 import type { JoinOptions, JoinTimeline, RoomPageApi, RoomSnapshot, RoomWindow } from './room-api.ts';
 
 /** The room's replicated state: the chat log. */
@@ -62,8 +60,8 @@ async function join({ room, name, raft }: JoinOptions): Promise<{ peerId: string
   timeline.startedAt = clock();
   const t = await requestToken(room, name);
   peerId = t.peerId;
-  // Appends of up to ~1 MiB travel as codec text framed once more: the control frame limit must exceed that.
-  const m = new WebRTCManager(t.peerId, { limits: { maxControlFrameBytes: 4 << 20 } });
+  // Default limits: the transport sends long Raft messages in fragments that fit Chromium's 256 KiB messages.
+  const m = new WebRTCManager(t.peerId);
   manager = m;
   // The hub takes over the manager's Raft-slot and peer callbacks, so it exists before signaling starts.
   const h = new MeshHub(m);
