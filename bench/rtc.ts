@@ -27,9 +27,16 @@ import { spawnSync } from 'node:child_process';
 import { loadavg, networkInterfaces } from 'node:os';
 import type { Browser } from 'playwright-core';
 import type { RaftRtcServer } from '@raftrtc/server';
-import { chromiumMissing, launchChromium, RoomPage, startRoomServer } from '../packages/rtc/test/browser/harness.js';
+import type { RoomPage } from '../packages/rtc/test/browser/harness.js';
 import type { RoomWindow } from '../packages/rtc/test/browser/room-api.js';
 import { emit, listOption, numberOption, sig, type BenchOptions } from './lib/measure.js';
+
+/**
+ * The room page's harness, imported by {@link run} once it knows it runs from the sources: the harness pulls
+ * in the signaling server, whose package points at TypeScript, which the tsc build cannot load.
+ */
+type Harness = typeof import('../packages/rtc/test/browser/harness.js');
+let harness: Harness;
 
 /** A hang guard for waits on the browser, not a bound on any figure. */
 const HANG_MS = 60_000;
@@ -67,7 +74,7 @@ function quantile(xs: readonly number[], q: number): number {
 
 async function openPages(browser: Browser, server: RaftRtcServer, count: number): Promise<RoomPage[]> {
   const pages: RoomPage[] = [];
-  for (let i = 0; i < count; i++) pages.push(await RoomPage.open(browser, server));
+  for (let i = 0; i < count; i++) pages.push(await harness.RoomPage.open(browser, server));
   return pages;
 }
 
@@ -154,8 +161,15 @@ async function benchBulk(a: RoomPage, b: RoomPage, mib: number, repeats: number)
 }
 
 export async function run(options: BenchOptions): Promise<void> {
-  if (chromiumMissing) {
-    console.error(`[bench rtc] skipped: ${chromiumMissing}`);
+  // The tsc build (bench/dist, for profiling) has no room page to bundle, and nothing of this bench runs in
+  // this process worth profiling: the work happens in Chromium.
+  if (!import.meta.url.endsWith('.ts')) {
+    console.error('[bench rtc] skipped: run it from the sources (npm run bench -- rtc)');
+    return;
+  }
+  harness = await import('../packages/rtc/test/browser/harness.js');
+  if (harness.chromiumMissing) {
+    console.error(`[bench rtc] skipped: ${harness.chromiumMissing}`);
     return;
   }
   if (!loopbackOnly()) {
@@ -170,8 +184,8 @@ export async function run(options: BenchOptions): Promise<void> {
   const repeats = numberOption(options, 'repeats', 15);
 
   // Every page asks for a token: lift the per-address POST rate limit, meant for people, not for a bench.
-  const server = await startRoomServer({ limits: { httpRequestsPerSecond: 1_000, httpBurst: 1_000 } });
-  const browser = await launchChromium();
+  const server = await harness.startRoomServer({ limits: { httpRequestsPerSecond: 1_000, httpBurst: 1_000 } });
+  const browser = await harness.launchChromium();
   try {
     for (const peers of peerCounts) {
       console.error(`[bench rtc] join: ${peers} pages x ${runs} runs`);
