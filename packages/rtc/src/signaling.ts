@@ -130,6 +130,10 @@ export interface CentrifugeSignalingOptions {
   token?: string;
   /** Subscription JWT for the channel, when the server wants one. */
   subscriptionToken?: string;
+  /** Fetches a fresh connection token when the current one expires (our server: `POST /api/rooms/:room/refresh`). */
+  getToken?: () => Promise<string>;
+  /** Fetches a fresh subscription token when the current one expires. */
+  getSubscriptionToken?: () => Promise<string>;
   /** WebSocket constructor; needed in Node.js (`ws`), browsers have one. */
   WebSocket?: unknown;
   /** Publish pacing; see {@link DEFAULT_PUBLISH_RATE}. */
@@ -187,11 +191,13 @@ export class CentrifugeSignaling implements Signaling {
     const o = this.#options;
     const client = new Centrifuge(o.url, {
       ...(o.token !== undefined ? { token: o.token } : {}),
+      ...(o.getToken !== undefined ? { getToken: o.getToken } : {}),
       ...(o.WebSocket !== undefined ? { websocket: o.WebSocket } : {}),
     });
     const sub = client.newSubscription(o.channel, {
       joinLeave: true,
       ...(o.subscriptionToken !== undefined ? { token: o.subscriptionToken } : {}),
+      ...(o.getSubscriptionToken !== undefined ? { getToken: o.getSubscriptionToken } : {}),
     });
     this.#client = client;
     this.#sub = sub;

@@ -131,6 +131,13 @@ export interface CentrifugoAuth {
   subscriptionToken?: string;
   /** ICE servers the server recommends; replaces {@link WebRTCManagerOptions.iceServers}. */
   iceServers?: RTCIceServer[];
+  /**
+   * Renew the connection token when it expires, keeping the same peer id (our server: `POST
+   * /api/rooms/:room/refresh`). Without it, a client whose token expired cannot reconnect to signaling.
+   */
+  getToken?: () => Promise<string>;
+  /** Renew the subscription token the same way. */
+  getSubscriptionToken?: () => Promise<string>;
 }
 
 /** The result of {@link WebRTCManager.sendFile}. */
@@ -225,6 +232,8 @@ export class WebRTCManager {
       logger: this.#logger,
       ...(a.token !== undefined ? { token: a.token } : {}),
       ...(a.subscriptionToken !== undefined ? { subscriptionToken: a.subscriptionToken } : {}),
+      ...(a.getToken !== undefined ? { getToken: a.getToken } : {}),
+      ...(a.getSubscriptionToken !== undefined ? { getSubscriptionToken: a.getSubscriptionToken } : {}),
       ...(this.#o.WebSocket !== undefined ? { WebSocket: this.#o.WebSocket } : {}),
       ...(this.#o.publishRate !== undefined ? { publishRate: this.#o.publishRate } : {}),
     });

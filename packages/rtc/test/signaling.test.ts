@@ -6,7 +6,7 @@ import { WebSocket } from 'ws';
 import { CentrifugeSignaling, type SignalingHandlers, type SignalingMessage } from '../src/index.ts';
 import { startSignaling, token, waitFor } from './helpers.ts';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const quiet = process.env.RTC_DEBUG ? { debug() {}, info() {}, warn: (m: string, f?: unknown) => console.error('WARN', m, JSON.stringify(f)), error: (m: string, f?: unknown) => console.error('ERROR', m, JSON.stringify(f)) } : { debug() {}, info() {}, warn() {}, error() {} };
 
 function recorder() {
   const r = { presence: [] as string[][], joins: [] as string[], leaves: [] as string[], messages: [] as SignalingMessage[], states: [] as string[], dropped: 0 };
@@ -53,6 +53,51 @@ test('presence, join/leave and addressed payloads between two signaling clients;
 
     b.s.close();
     await waitFor(() => a.r.leaves.includes(b.s.localId), () => 'the leave push on a');
+  } finally {
+    for (const s of opened) s.close();
+    await server.close();
+  }
+});
+
+test('expiring tokens are renewed through getToken / getSubscriptionToken, keeping the peer id, and signaling goes on', async () => {
+  // Tokens live 4 s (shorter ones can expire in transit: `exp` is whole seconds); the server closes an
+  // expired connection 0.5 s after expiry unless it refreshed.
+  const server = await startSignaling({ timing: { tokenTtlSeconds: 4, expiredCloseDelayMs: 500 } });
+  const opened: CentrifugeSignaling[] = [];
+  let refreshes = 0;
+  const join = async (name: string) => {
+    let current = await token(server, 'refresh', name);
+    const refresh = async () => {
+      const res = await fetch(`${server.url}/api/rooms/refresh/refresh`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: current.token, subscriptionToken: current.subscriptionToken }),
+      });
+      assert.equal(res.status, 200, `refresh answered ${res.status}`);
+      const next = (await res.json()) as typeof current;
+      assert.equal(next.peerId, current.peerId, `${name} renewed as the same peer`);
+      current = next;
+      refreshes++;
+      return current;
+    };
+    const s = new CentrifugeSignaling({
+      url: current.url, channel: current.channel, localId: current.peerId, token: current.token, subscriptionToken: current.subscriptionToken,
+      getToken: async () => (await refresh()).token, getSubscriptionToken: async () => (await refresh()).subscriptionToken,
+      WebSocket, logger: quiet,
+    });
+    opened.push(s);
+    const rec = recorder();
+    await s.start(rec.handlers);
+    return { s, ...rec };
+  };
+  try {
+    const a = await join('a');
+    const b = await join('b');
+    await waitFor(() => refreshes >= 4, () => `four renewals (${refreshes})`);
+    await new Promise((r) => setTimeout(r, 1500)); // past the first tokens' expiry plus the server's grace
+    await b.s.send({ type: 'offer', from: b.s.localId, to: a.s.localId, sdp: 'v=0' });
+    await waitFor(() => a.r.messages.some((m) => m.type === 'offer'), () => 'the offer on a after the renewals');
+    // Only renewed tokens can still be in use here: the first ones expired (and the server cuts expired connections).
+    for (const p of [a, b]) assert.equal(p.r.states.at(-1), 'connected', `subscribed at the end (${p.r.states.join(', ')})`);
   } finally {
     for (const s of opened) s.close();
     await server.close();
