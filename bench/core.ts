@@ -21,6 +21,7 @@
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../packages/raft/src/index.js';
+import { Rng } from '../packages/raft/src/testing/index.js';
 import { EntryStore } from './lib/entry-store.js';
 import {
   booleanOption, emit, interleave, listOption, numberOption, runIsolated, sampleAllocations, sig,
@@ -46,16 +47,10 @@ function makePayloads(count: number): string[] {
 const PAYLOADS = makePayloads(1024);
 const PAYLOAD_MASK = PAYLOADS.length - 1;
 
-/** mulberry32: a fixed seed makes the election, and so the whole run, replay exactly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A fixed seed makes the election, and so the whole run, replay exactly. */
+function seededRandom(seed: number): () => number {
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** One node: the core, its array-backed "durable" storage, and a state machine that counts entries. */
@@ -70,7 +65,7 @@ class BenchNode {
   snapshotsInstalled = 0;
 
   constructor(readonly id: string, voters: string[], seed: number) {
-    this.core = new RaftCore({ id, voters, random: rng(seed) });
+    this.core = new RaftCore({ id, voters, random: seededRandom(seed) });
   }
 }
 

@@ -1,4 +1,5 @@
 // Frame encoding and validation: valid frames round-trip; randomized garbage is refused with a reason, never thrown.
+import { Rng } from '@raftrtc/raft/testing';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -11,18 +12,6 @@ import { withoutCandidates } from '../src/peer-connection.ts';
 
 const MAX = 256 * 1024;
 const CHUNK = 64 * 1024;
-
-/** Small deterministic PRNG (mulberry32) so a failing seed can be replayed with FRAMES_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('every control frame type round-trips', () => {
   const frames: ControlFrame[] = [
@@ -116,7 +105,8 @@ function garbage(rand: () => number, depth = 0): unknown {
 
 test('randomized garbage never throws: every input decodes or is refused with a reason', () => {
   const seed = Number(process.env.FRAMES_SEED ?? Date.now() % 1e9);
-  const rand = rng(seed);
+  const r = new Rng(seed);
+  const rand = (): number => r.next();
   const counts: Record<string, number> = {};
   for (let i = 0; i < 20_000; i++) {
     let input: unknown;

@@ -3,6 +3,7 @@
  * bootstrapping, learners promoted once caught up, a leaving leader, unreachable and departed peers, a room
  * that loses its majority at once, and simultaneous joins. Every wait is bounded in fake time, not real time.
  */
+import { Rng } from '@raftrtc/raft/testing';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStorage, RaftNode, TimeoutError, type Entry, type StateMachine } from '@raftrtc/raft';
@@ -383,19 +384,6 @@ describe('RoomMembership: a room that loses its majority at once', () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG, so a failing run replays from its printed seed. */
-function prng(seed: number): { int(n: number): number; chance(p: number): boolean } {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { int: (n) => Math.floor(next() * n), chance: (p) => next() < p };
-}
-
 /**
  * One randomized run: peers join, leave gracefully, lose their network for a while and chat, in a seeded
  * order. At the end every network heals; the room must settle into one cluster of everyone present, every
@@ -404,7 +392,7 @@ function prng(seed: number): { int(n: number): number; chance(p: number): boolea
  */
 async function randomRun(seed: number): Promise<void> {
   const members = (peers: Peer[]): number => peers.filter((p) => p.membership.state === 'member').length;
-  const rnd = prng(seed);
+  const rnd = new Rng(seed);
   const room = new Room();
   const committed: string[] = [];
   const offline = new Set<string>();
