@@ -128,6 +128,8 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
       await followers[0]!.page.propose(big);
       const withBig = await waitForRoom(pages, (peers) => peers.every((p) => p.snap.applied.length > texts.length), 'every page to apply the 300 KB entry');
       for (const p of withBig) assert.ok(p.snap.applied[texts.length] === big, `${p.page.name} applied the 300 KB entry intact, after the others`);
+      const fragmented = withBig.map((p) => `${p.page.name}=${p.snap.fragmented}`).join(' ');
+      assert.ok(withBig.some((p) => p.snap.fragmented > 0), `the entry crossed in fragments (fragmented messages sent: ${fragmented})`);
       assertHealthy(withBig);
     } finally {
       await closeAll();

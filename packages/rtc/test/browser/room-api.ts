@@ -40,6 +40,8 @@ export interface RoomSnapshot {
    * the Raft transport and the membership refused. Zero on a healthy mesh.
    */
   refused: number;
+  /** Raft messages this page sent in fragments (longer than one data-channel message). */
+  fragmented: number;
   /** Errors the page saw (membership and node `error` events, failed joins). */
   errors: string[];
 }

@@ -85,8 +85,6 @@ async function join({ room, name, raft }: JoinOptions): Promise<{ peerId: string
   const id = t.peerId;
   membership = new RoomMembership<ChatNode>({
     id, hub: h, peersAtJoin: m.peers().map((p) => p.id),
-    // A crashed tab's presence leave removes it at once; the grace period covers peers that only went silent.
-    graceMs: 5_000,
     createNode: ({ voters, transport }) => {
       chat = new Chat();
       // 50 ms ticks (elections after 0.5-1 s of silence): several pages share two cores, and a renderer that
@@ -119,7 +117,8 @@ function snapshot(): RoomSnapshot {
     learners: st ? [...st.conf.learners] : [],
     connected: manager?.connectedPeers() ?? [],
     applied: [...chat.log],
-    refused: (manager?.stats().droppedTotal ?? 0) + (t ? t.malformed + t.oversized + t.misaddressed : 0) + (membership?.stats.refused ?? 0),
+    refused: (manager?.stats().droppedTotal ?? 0) + (t ? t.malformed + t.oversized + t.misaddressed + t.incomplete : 0) + (membership?.stats.refused ?? 0),
+    fragmented: t?.fragmented ?? 0,
     errors: [...errors],
   };
 }
