@@ -88,8 +88,10 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
     return pages;
   }
 
+  /** Closes every page's context, a crashed page's too (closing its page left the context open). */
   async function closeAll(): Promise<void> {
-    for (const page of opened.splice(0)) await page.close().catch(() => {}); // a crashed page's context is still open
+    // In a `finally`: a failing close must not hide the test's own failure.
+    for (const page of opened.splice(0)) await page.close().catch(() => {});
   }
 
   it('two pages connect through the server, open their data channels and elect one leader', async () => {
