@@ -7,7 +7,7 @@
  * - **join**: 3 and 6 pages join one room at once; per run, the time from the first page's join (token
  *   request) until every control channel among them is open (`meshMs`), and per page from its own join to its
  *   last channel open (`peerMs`, median and max over the pages) and to its subscription (`signalingMs`).
- * - **rtt**: round trips of a small message (`{ ping, pad }`, about 130 bytes of JSON) sent with
+ * - **rtt**: round trips of a small message (`{ ping, pad }`, about 150 bytes once framed) sent with
  *   `sendRaftMessage` and answered from the other page's Raft-slot listener, one at a time: p50, p99, mean.
  * - **bulk**: the same random bytes sent between the same two pages with `sendFile` (timed until the receiver
  *   reports the whole file) and over a bare `RTCDataChannel` of a second, plain `RTCPeerConnection` between
@@ -40,6 +40,9 @@ let harness: Harness;
 
 /** A hang guard for waits on the browser, not a bound on any figure. */
 const HANG_MS = 60_000;
+
+/** A ping's padding: framed, the ping is about 150 bytes, the size of a small Raft message (a heartbeat). */
+const PING_PAD_CHARS = 100;
 
 /** Whether this process sees only loopback interfaces (with `lo` up): WebRTC cannot leave the machine. */
 function loopbackOnly(): boolean {
@@ -124,7 +127,7 @@ async function benchJoin(browser: Browser, server: RaftRtcServer, peers: number,
 }
 
 async function benchRtt(a: RoomPage, b: RoomPage, samples: number, warmup: number): Promise<void> {
-  const rtts = await a.ping(b.peerId, samples, warmup, 100);
+  const rtts = await a.ping(b.peerId, samples, warmup, PING_PAD_CHARS);
   const mean = rtts.reduce((s, x) => s + x, 0) / rtts.length;
   emit({
     bench: 'rtc', phase: 'rtt', samples: rtts.length,
