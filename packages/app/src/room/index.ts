@@ -1,0 +1,14 @@
+/**
+ * The room client, without any UI framework: `joinRoom` → {@link RoomClient} (send, retry, leave, subscribe).
+ * @module
+ */
+export {
+  MAX_EVENTS, RoomClient, databaseName, joinRoom,
+  type JoinRoomOptions, type MessageView, type PeerRole, type PeerView, type RaftTuning, type RaftView, type RoomEvent,
+  type RoomEventKind, type RoomPhase, type RoomView,
+} from './room-client.js';
+export { Chat, ChatCommandError, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, validateChatCommand, type ChatCommand, type ChatMessage } from './chat.js';
+export { ROOM_NAME, createRoom, loadSession, type KeyValueStore, type RoomSession, type TokenAnswer } from './api.js';
+export {
+  InvalidInputError, RateLimitedError, RoomError, RoomFullError, RoomNotFoundError, SendError, SignalingUnavailableError, WrongPasswordError,
+} from './errors.js';
