@@ -27,6 +27,7 @@ import {
   RaftError, UsageError, type Entry, type HardState, type Snapshot, type Storage, type StorageState, type StorageUpdate,
 } from '@raftrtc/raft';
 import { crc32 } from './crc32.js';
+import { crc32InSlices, stringifyInSlices } from './sliced-json.js';
 
 export interface FileStorageOptions {
   /** A segment is closed and a new one started once it reaches this many bytes. Default 64 MiB. */
@@ -112,6 +113,17 @@ function frame(kind: number, body: unknown): Buffer {
   json.copy(buf, HEADER + 1);
   buf.writeUInt32LE(crc32(buf, HEADER, buf.length, crc32(buf, 0, 4)), 4);
   return buf;
+}
+
+/** The same record as {@link frame}, built in slices that let the event loop run (for large snapshots). */
+async function frameInSlices(kind: number, body: unknown): Promise<Buffer[]> {
+  const pieces = await stringifyInSlices(body);
+  const head = Buffer.allocUnsafe(HEADER + 1);
+  head.writeUInt32LE(1 + pieces.reduce((n, p) => n + p.length, 0), 0);
+  head[HEADER] = kind;
+  const crc = await crc32InSlices(pieces, crc32(head, HEADER, HEADER + 1, crc32(head, 0, 4)));
+  head.writeUInt32LE(crc, 4);
+  return [head, ...pieces];
 }
 
 /** The record at `offset` if it is whole and its CRC matches, else null. */
@@ -392,7 +404,7 @@ export class FileStorage implements Storage {
     if (snapshot.index <= this.snapIndex) return; // an older snapshot adds nothing
     const logSeq = this.logSeq;
     const tmp = join(this.dir, SNAPSHOT_FILE + '.compact.tmp');
-    await this.guard(() => this.writeFileSynced(tmp, frame(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)));
+    await this.guard(async () => this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)));
     await this.serial(() => this.guard(async () => {
       // A snapshot installed from the leader meanwhile (always newer: it is past our commit index) voided
       // the log this one was written against.
@@ -416,7 +428,7 @@ export class FileStorage implements Storage {
 
   private async writeSnapshot(snapshot: Snapshot, logSeq: number, install: LogRecord = {}): Promise<void> {
     const tmp = join(this.dir, SNAPSHOT_FILE + '.tmp');
-    await this.writeFileSynced(tmp, frame(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
+    await this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
     await this.installSnapshotFile(tmp, logSeq);
   }
 
@@ -427,11 +439,15 @@ export class FileStorage implements Storage {
     this.logSeq = logSeq;
   }
 
-  private async writeFileSynced(path: string, buf: Buffer): Promise<void> {
+  private async writeFileSynced(path: string, pieces: readonly Buffer[]): Promise<void> {
     const fh = await open(path, 'w');
     try {
-      let done = 0;
-      while (done < buf.length) done += (await fh.write(buf, done, buf.length - done, done)).bytesWritten;
+      let pos = 0;
+      for (const buf of pieces) {
+        let done = 0;
+        while (done < buf.length) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
+        pos += buf.length;
+      }
       if (this.doFsync) await fh.sync();
     } finally {
       await fh.close();
