@@ -1,7 +1,10 @@
 /**
- * The web app: `apps/web/public/` plus the visualizer bundle, which esbuild builds into memory once at
- * startup from the TypeScript sources (so the browser runs the very `RaftCore` the package exports, not a
- * copy), served behind `@raftrtc/server` (rooms API and signaling). `npm start` runs this file.
+ * The web site, served behind `@raftrtc/server` (rooms API and signaling) on one origin:
+ * - `/`: the room app (`packages/app`), built by Vite into memory at startup;
+ * - `/visualizer`: the Raft visualizer, bundled by esbuild into memory at startup from the TypeScript sources
+ *   (so the browser runs the very `RaftCore` the package exports, not a copy);
+ * - everything else under `apps/web/public/`.
+ * Both builds come from the sources on every start, so a fresh clone needs no build step. `npm start` runs this file.
  * @module
  */
 import { realpath, readFile, stat } from 'node:fs/promises';
@@ -10,14 +13,21 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { createServer as createRaftRtcServer, serverOptionsFromEnv, type ServerOptions as RaftRtcServerOptions } from '@raftrtc/server';
+import { buildApp } from '../../../packages/app/tools/build.js';
 
 const srcDir = dirname(fileURLToPath(import.meta.url));
 const appDir = resolve(srcDir, '..');
 const repoDir = resolve(appDir, '..', '..');
 const publicDir = join(appDir, 'public');
 
-/** URL prefix of the in-memory bundle. */
+/** URL prefix of the in-memory visualizer bundle. */
 const ASSETS = '/assets/';
+
+/** Pages whose URL is not their file's name. */
+const PAGES: Readonly<Record<string, string>> = {
+  '/visualizer': '/visualizer.html',
+  '/visualizer/': '/visualizer.html',
+};
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -110,7 +120,7 @@ function send(req: IncomingMessage, res: ServerResponse, status: number, type: s
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, bundle: ReadonlyMap<string, Uint8Array>): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, built: ReadonlyMap<string, Uint8Array>): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(req, res, 405, 'text/plain; charset=utf-8', 'Method not allowed\n', { Allow: 'GET, HEAD' });
     return;
@@ -127,12 +137,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, bundle: Readonl
     return;
   }
   const type = (p: string) => CONTENT_TYPES[extname(p).toLowerCase()] ?? 'application/octet-stream';
-  const asset = bundle.get(pathname);
+  // The room app's page is `/` (and `/index.html`): its shareable links are `/?room=…`.
+  const builtPath = pathname === '/' ? '/index.html' : pathname;
+  const asset = built.get(builtPath);
   if (asset) {
-    send(req, res, 200, type(pathname), asset);
+    send(req, res, 200, type(builtPath), asset);
     return;
   }
-  const file = await publicFile(pathname);
+  const file = await publicFile(PAGES[pathname] ?? pathname);
   if (!file) {
     send(req, res, 404, 'text/plain; charset=utf-8', 'Not found\n');
     return;
@@ -141,13 +153,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, bundle: Readonl
 }
 
 /**
- * The web app as a request handler: builds the bundle once, then serves it and `public/`. Plugged into
- * `@raftrtc/server` as its `fallback`, so one origin serves the app, the rooms API and signaling.
+ * The web site as a request handler: builds the room app and the visualizer once, then serves them and
+ * `public/`. Plugged into `@raftrtc/server` as its `fallback`, so one origin serves the app, the rooms API
+ * and signaling.
  */
 export async function createWebHandler(): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
-  const bundle = await bundleVisualizer();
+  const [app, visualizer] = await Promise.all([buildApp(), bundleVisualizer()]);
+  // Disjoint by construction: the app's files sit under /app-assets/ (and /index.html), the visualizer's under /assets/.
+  const built = new Map([...app, ...visualizer]);
   return (req, res) => {
-    handle(req, res, bundle).catch((err: unknown) => {
+    handle(req, res, built).catch((err: unknown) => {
       console.error(err);
       if (!res.headersSent) send(req, res, 500, 'text/plain; charset=utf-8', 'Internal server error\n');
       else res.destroy();
@@ -157,7 +172,7 @@ export async function createWebHandler(): Promise<(req: IncomingMessage, res: Se
 
 /**
  * Starts the product: `@raftrtc/server` (rooms API, Centrifugo-compatible signaling at
- * `/connection/websocket`, `/metrics`, `/healthz`) with the web app behind it. Rejects when the bundle does
+ * `/connection/websocket`, `/metrics`, `/healthz`) with the web app behind it. Rejects when a bundle does
  * not build or the port is taken.
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
@@ -181,7 +196,7 @@ function portFromEnv(value: string | undefined): number {
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   try {
     const running = await startServer({ port: portFromEnv(process.env.PORT), server: serverOptionsFromEnv() });
-    console.log(`RaftRTC on ${running.url} (Raft visualizer at /, rooms API at /api, signaling at /connection/websocket)`);
+    console.log(`RaftRTC on ${running.url} (rooms at /, Raft visualizer at /visualizer, rooms API at /api, signaling at /connection/websocket)`);
     const shutdown = (): void => { void running.close().then(() => process.exit(0)); };
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);

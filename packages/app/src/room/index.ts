@@ -8,7 +8,7 @@ export {
   type RoomEventKind, type RoomPhase, type RoomView,
 } from './room-client.js';
 export { Chat, ChatCommandError, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, validateChatCommand, type ChatCommand, type ChatMessage } from './chat.js';
-export { ROOM_NAME, createRoom, loadSession, type KeyValueStore, type RoomSession, type TokenAnswer } from './api.js';
+export { ROOM_NAME, browserStore, createRoom, loadSession, type KeyValueStore, type RoomSession, type TokenAnswer } from './api.js';
 export {
   InvalidInputError, RateLimitedError, RoomError, RoomFullError, RoomNotFoundError, SendError, SignalingUnavailableError, WrongPasswordError,
 } from './errors.js';
