@@ -24,7 +24,7 @@ async function look(pages: readonly RoomPage[]): Promise<Peer[]> {
 
 const describeRoom = (peers: readonly Peer[]): string => peers.map(({ page, snap: s }) =>
   `${page.name}: ${s.membership} ${s.role} term=${s.term} leader=${s.leader} voters=${s.voters.length} learners=${s.learners.length} ` +
-  `open=${s.connected.length} applied=${s.applied.length}${s.errors.length ? ` errors=${s.errors.join(' | ')}` : ''}`).join('; ');
+  `links=${JSON.stringify(s.links)} applied=${s.applied.length}${s.errors.length ? ` errors=${s.errors.join(' | ')}` : ''}`).join('; ');
 
 /** Polls the pages until `cond` holds over their snapshots; fails with the room's state after {@link WAIT_MS}. */
 async function waitForRoom(pages: readonly RoomPage[], cond: (peers: Peer[]) => boolean, what: string): Promise<Peer[]> {

@@ -33,6 +33,8 @@ export interface RoomSnapshot {
   learners: string[];
   /** Peers whose control channel is open. */
   connected: string[];
+  /** Every linked peer's link state and connection state (`connected/connected`), for failure messages. */
+  links: Record<string, string>;
   /** Chat texts in the order this page applied them. */
   applied: string[];
   /**

@@ -116,6 +116,7 @@ function snapshot(): RoomSnapshot {
     voters: st ? [...st.conf.voters] : [],
     learners: st ? [...st.conf.learners] : [],
     connected: manager?.connectedPeers() ?? [],
+    links: Object.fromEntries((manager?.peers() ?? []).map((p) => [p.id, `${p.state}/${p.connectionState}`])),
     applied: [...chat.log],
     refused: (manager?.stats().droppedTotal ?? 0) + (t ? t.malformed + t.oversized + t.misaddressed + t.incomplete : 0) + (membership?.stats.refused ?? 0),
     fragmented: t?.fragmented ?? 0,
