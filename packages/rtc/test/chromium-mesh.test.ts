@@ -152,9 +152,10 @@ describe('rooms in real Chromium', { skip: chromiumMissing }, () => {
 
       await leader.page.crash();
       const rest = pages.filter((p) => p !== leader.page);
-      // No close reaches the survivors from a closed tab: they count its channels as open until their pings time
-      // out or its presence leave outlasts the grace (10 s each by default). The election, after one election
-      // timeout of silence, comes long before that.
+      // No close reaches the survivors from a closed tab: their connection to it stays `connected` until ICE
+      // consent checks fail (about 6 s here), and the manager lets it go a few seconds later (disconnected
+      // grace, ping timeout, then the presence leave). The election, after one election timeout of silence,
+      // comes long before that.
       const elected = await waitForRoom(rest, (peers) => {
         const l = peers[0]!.snap.leader;
         return l !== null && l !== leader.page.peerId && peers.every((p) => p.snap.leader === l) && peers.some((p) => p.snap.role === 'leader');
