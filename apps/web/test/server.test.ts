@@ -1,6 +1,7 @@
 /**
- * The web server: serves the page, its assets and the in-memory bundle with the right types; answers
- * 404 for anything else, including every way of climbing out of `public/`.
+ * The web server: serves the room app at `/` and the visualizer at `/visualizer`, their assets and the
+ * in-memory builds with the right types; answers 404 for anything else, including every way of climbing out
+ * of `public/`.
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -55,23 +56,62 @@ describe('web server', () => {
     assert.equal((await get(server, '/api/rooms/nowhere')).status, 404, 'an unknown room');
   });
 
-  it('serves the page at / and /index.html', async () => {
-    for (const path of ['/', '/index.html', '/?seed=3']) {
+  it('serves the room app at / and /index.html, shareable links included', async () => {
+    for (const path of ['/', '/index.html', '/?room=lobby']) {
       const res = await get(server, path);
       assert.equal(res.status, 200, path);
       assert.equal(res.headers['content-type'], 'text/html; charset=utf-8');
-      assert.match(res.body, /<script type="module" src="\/assets\/visualizer\.js"><\/script>/);
+      assert.match(res.body, /<script type="module" crossorigin src="\/app-assets\/index-[\w-]+\.js"><\/script>/, `${path} loads the app`);
+      assert.match(res.body, /<div id="root"><\/div>/, `${path} is the app's page`);
     }
   });
 
-  it('serves every file the page refers to', async () => {
-    const page = (await get(server, '/')).body;
-    const refs = [...page.matchAll(/(?:src|href)="(\/[^"]*)"/g)].map((m) => m[1]);
-    assert.ok(refs.length >= 3, `expected several assets, found ${refs.join(', ')}`);
-    for (const ref of refs) assert.equal((await get(server, ref)).status, 200, ref);
+  it('serves the visualizer at /visualizer', async () => {
+    for (const path of ['/visualizer', '/visualizer/', '/visualizer?seed=3', '/visualizer.html']) {
+      const res = await get(server, path);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers['content-type'], 'text/html; charset=utf-8');
+      assert.match(res.body, /<script type="module" src="\/assets\/visualizer\.js"><\/script>/, `${path} loads the visualizer`);
+    }
   });
 
-  it('serves the bundle built from the TypeScript sources, with its source map', async () => {
+  it('links the app and the visualizer to each other', async () => {
+    const visualizer = (await get(server, '/visualizer')).body;
+    assert.match(visualizer, /<a class="back-link" href="\/">/, 'the visualizer links back to the rooms');
+    const app = (await get(server, '/')).body;
+    const script = app.match(/src="(\/app-assets\/[^"]+\.js)"/)?.[1];
+    assert.ok(script, 'the app page names its script');
+    // The link is drawn by React, so it is in the bundle rather than the page.
+    assert.match((await get(server, script)).body, /href:["'`]\/visualizer["'`]/, 'the app links to /visualizer');
+  });
+
+  it('serves every file the pages refer to', async () => {
+    for (const pagePath of ['/', '/visualizer']) {
+      const page = (await get(server, pagePath)).body;
+      const refs = [...page.matchAll(/(?:src|href)="(\/[^"]*)"/g)].map((m) => m[1]);
+      assert.ok(refs.length >= 3, `expected several assets on ${pagePath}, found ${refs.join(', ')}`);
+      for (const ref of refs) assert.equal((await get(server, ref)).status, 200, `${ref} (from ${pagePath})`);
+    }
+  });
+
+  it('serves the app built by Vite, with its stylesheet and source map', async () => {
+    const page = (await get(server, '/')).body;
+    const script = page.match(/src="(\/app-assets\/[^"]+\.js)"/)?.[1];
+    const css = page.match(/href="(\/app-assets\/[^"]+\.css)"/)?.[1];
+    assert.ok(script && css, `the page names its script and stylesheet: ${page}`);
+    const js = await get(server, script);
+    assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.ok(js.body.trimEnd().endsWith(`//# sourceMappingURL=${script.split('/').pop()}.map`), 'no source map link');
+    assert.equal((await get(server, css)).headers['content-type'], 'text/css; charset=utf-8');
+    const sources = (JSON.parse((await get(server, `${script}.map`)).body) as { sources: string[] }).sources;
+    // The browser runs the packages' own Raft node and mesh, from their sources.
+    // Vite names them relative to the map's folder, packages/app/dist/app-assets/: `../../../raft/src/…`.
+    for (const module of ['/raft/src/node/raft-node.ts', '/rtc/src/raft/room-membership.ts', '../src/room/room-client.ts']) {
+      assert.ok(sources.some((s) => s.endsWith(module)), `the app's source map lacks ${module}`);
+    }
+  });
+
+  it('serves the visualizer bundle built from the TypeScript sources, with its source map', async () => {
     const js = await get(server, '/assets/visualizer.js');
     assert.equal(js.status, 200);
     assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
@@ -95,9 +135,15 @@ describe('web server', () => {
   });
 
   it('sends a restrictive content security policy and nosniff', async () => {
-    const res = await get(server, '/');
-    assert.match(String(res.headers['content-security-policy']), /default-src 'self'/);
-    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    for (const path of ['/', '/visualizer']) {
+      const res = await get(server, path);
+      const csp = String(res.headers['content-security-policy']);
+      assert.match(csp, /default-src 'self'/, path);
+      // The app's signaling WebSocket and API calls are same-origin; nothing inline is allowed.
+      assert.match(csp, /connect-src 'self'/, path);
+      assert.doesNotMatch(csp, /unsafe-inline/, path);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff', path);
+    }
   });
 
   it('answers HEAD with headers only', async () => {
@@ -109,7 +155,7 @@ describe('web server', () => {
   });
 
   it('answers 404 for missing files and folders', async () => {
-    for (const path of ['/nope.html', '/assets/', '/assets/nope.js', '/missing/', '/visualizer.css/x']) {
+    for (const path of ['/nope.html', '/assets/', '/assets/nope.js', '/app-assets/', '/app-assets/nope.js', '/missing/', '/visualizer.css/x', '/visualizer/x']) {
       assert.equal((await get(server, path)).status, 404, path);
     }
   });

@@ -79,7 +79,7 @@ describe('Raft visualizer in Chromium', { skip }, () => {
     page.on('console', (msg) => {
       if (msg.type() === 'error') errors.push(msg.text());
     });
-    await page.goto(`${server.url}?seed=2024`);
+    await page.goto(`${server.url}visualizer?seed=2024`);
     // Top speed through the slider, as a keyboard user would set it.
     await page.focus('#speed');
     await page.keyboard.press('End');

@@ -124,6 +124,14 @@ export const MAX_EVENTS = 100;
 /** How often the view is refreshed without an event: round-trip times and signaling state change quietly. */
 const POLL_MS = 1_000;
 
+/** The membership's states, as the event log tells them. */
+const STATE_TEXT: Record<RoomPeerState, string> = {
+  fresh: 'Looking for the room\'s cluster',
+  waiting: 'Waiting for the leader to add you',
+  member: 'You are a member of the Raft cluster',
+  leaving: 'Leaving the cluster',
+};
+
 /** How many times (50 ms apart) a message waits for a replaced node before it shows as failed. */
 const REPLACE_ATTEMPTS = 100;
 
@@ -260,8 +268,8 @@ export class RoomClient {
   /** Connects to signaling, then starts the membership and its node. Called once by {@link joinRoom}. */
   async start(): Promise<void> {
     this.hub.on('connected', (peer) => {
-      this.addEvent('peer', `Connected to ${this.nameOf(peer)}`);
-      // Display names are not part of the replicated state: each peer tells its own over the control channel.
+      // Display names are not part of the replicated state: each peer tells its own over the control
+      // channel, and the event is logged when the name arrives (see handlePeerMessage).
       this.manager.sendMessage(peer, JSON.stringify({ kind: 'hello', name: this.name }));
       this.changed();
     });
@@ -293,7 +301,7 @@ export class RoomClient {
     });
     this.membership = membership;
     membership.on('state', (state) => {
-      this.addEvent('membership', `You are ${state === 'member' ? 'a member of the Raft cluster' : state}`);
+      this.addEvent('membership', STATE_TEXT[state]);
       if (state === 'member' && this.phase === 'joining') this.phase = 'live';
       this.changed();
     });
@@ -476,7 +484,7 @@ export class RoomClient {
     const h = hello as { kind?: unknown; name?: unknown } | null;
     if (h?.kind === 'hello' && typeof h.name === 'string' && h.name.length > 0 && h.name.length <= MAX_NAME_LENGTH) {
       this.names.set(from, h.name);
-      this.changed();
+      this.addEvent('peer', `Connected to ${h.name}`);
     }
   }
 

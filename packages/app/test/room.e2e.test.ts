@@ -1,0 +1,176 @@
+/**
+ * The room app end to end, in Debian's Chromium driven by playwright-core: the real server of `npm start`
+ * (apps/web, with the app built by Vite), one browser context per peer (its own storage and WebRTC stack, as
+ * a separate person's browser), everything done and read through the page as a user would. WebRTC must stay
+ * on loopback: run it through `node scripts/test.mjs`, which puts the run in a loopback-only network
+ * namespace. Every wait is a generous hang guard, never a performance threshold.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startServer, type RunningServer } from '../../../apps/web/src/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent; install it with apt-get install -y chromium`;
+
+/**
+ * From ../shared/notes/webrtc-testing.md. Without media permission Chromium gathers no loopback candidate:
+ * `--use-fake-ui-for-media-stream` grants it, and only then does `--allow-loopback-in-peer-connection` let
+ * pages connect over 127.0.0.1, the only address in the test's network namespace.
+ */
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
+];
+
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+
+/** A hang guard for a loaded two-core machine; a healthy room needs a small fraction of it. */
+const WAIT = { timeout: 60_000 };
+
+/** One person: the app in its own browser context. */
+class Peer {
+  /** Uncaught exceptions and console errors of the page. */
+  readonly errors: string[] = [];
+
+  private constructor(readonly name: string, readonly context: BrowserContext, readonly page: Page) {
+    page.on('pageerror', (err) => this.errors.push(`${name}: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') this.errors.push(`${name}: ${msg.text()}`);
+    });
+  }
+
+  static async open(browser: Browser, server: RunningServer, name: string, path = '/'): Promise<Peer> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    const peer = new Peer(name, context, page);
+    await page.goto(new URL(path, server.url).href);
+    return peer;
+  }
+
+  /** Fills the join form and presses "Join room"; returns once the room screen shows. */
+  async join(room: string, password = ''): Promise<void> {
+    const { page } = this;
+    await page.getByLabel('Room', { exact: true }).fill(room);
+    await page.getByLabel('Your name').fill(this.name);
+    if (password) await page.getByLabel(/^Password/).fill(password);
+    await page.getByRole('button', { name: 'Join room' }).click();
+    await page.waitForSelector('#room-status', WAIT);
+  }
+
+  /** This page's peer id (the peers panel lists it first, as "you"). */
+  peerId(): Promise<string> {
+    return this.page.$eval('#peers li:first-child', (li) => li.getAttribute('data-peer-id') ?? '');
+  }
+
+  /** What the page shows: the leader, every listed peer's role and connection, and the messages in order. */
+  read(): Promise<{ leader: string; peers: { id: string; role: string; connection: string }[]; messages: { id: string; status: string; text: string }[] }> {
+    return this.page.evaluate(() => ({
+      leader: document.querySelector('#raft')?.getAttribute('data-leader') ?? '',
+      peers: Array.from(document.querySelectorAll('#peers li')).map((li) => ({
+        id: li.getAttribute('data-peer-id') ?? '', role: li.getAttribute('data-role') ?? '', connection: li.getAttribute('data-connection') ?? '',
+      })),
+      messages: Array.from(document.querySelectorAll('#messages li')).map((li) => ({
+        id: li.getAttribute('data-id') ?? '', status: li.getAttribute('data-status') ?? '', text: li.querySelector('.message-text')?.textContent ?? '',
+      })),
+    }));
+  }
+
+  /** Types `text` in the composer and presses Enter, as a person sends a message. */
+  async send(text: string): Promise<void> {
+    const box = this.page.getByLabel('Message', { exact: true });
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+}
+
+/**
+ * Waits until every page lists exactly `ids`, all connected, one of them the leader on every page and the
+ * others followers; returns the leader's id.
+ */
+async function waitForOneCluster(peers: readonly Peer[], ids: readonly string[]): Promise<string> {
+  const want = [...ids].sort();
+  for (const p of peers) {
+    await p.page.waitForFunction((want) => {
+      const lis = Array.from(document.querySelectorAll('#peers li'));
+      const listed = lis.map((li) => li.getAttribute('data-peer-id')).sort();
+      const roles = lis.map((li) => li.getAttribute('data-role'));
+      const leader = document.querySelector('#raft')?.getAttribute('data-leader');
+      return JSON.stringify(listed) === JSON.stringify(want)
+        && lis.every((li) => ['self', 'connected'].includes(li.getAttribute('data-connection') ?? ''))
+        && roles.filter((r) => r === 'leader').length === 1 && roles.filter((r) => r === 'follower').length === want.length - 1
+        && lis.find((li) => li.getAttribute('data-role') === 'leader')?.getAttribute('data-peer-id') === leader;
+    }, want, WAIT);
+  }
+  const leaders = new Set((await Promise.all(peers.map((p) => p.read()))).map((v) => v.leader));
+  assert.equal(leaders.size, 1, `every page names the same leader: ${[...leaders].join(', ')}`);
+  return [...leaders][0]!;
+}
+
+describe('the room app in Chromium', { skip }, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  const open: Peer[] = [];
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer({ port: 0, server: { logLevel: 'error' } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    for (const p of open) await p.close().catch(() => {});
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('three peers join through the UI, elect one leader, and see 30 concurrent messages in one order', async () => {
+    const peers: Peer[] = [];
+    for (const name of ['Ada', 'Brian', 'Chloé']) {
+      const p = await Peer.open(browser, server, name);
+      open.push(p);
+      peers.push(p);
+      await p.join('e2e-three');
+    }
+    const ids = await Promise.all(peers.map((p) => p.peerId()));
+    assert.equal(new Set(ids).size, 3, `three distinct peer ids: ${ids.join(', ')}`);
+    const leader = await waitForOneCluster(peers, ids);
+    assert.ok(ids.includes(leader), `the leader ${leader} is one of the three`);
+
+    // Ten messages from each page at once, typed into the composer and sent with Enter.
+    const texts = (p: Peer) => Array.from({ length: 10 }, (_, i) => `${p.name} says ${i + 1}`);
+    await Promise.all(peers.map(async (p) => { for (const t of texts(p)) await p.send(t); }));
+
+    for (const p of peers) {
+      await p.page.waitForFunction(() => {
+        const lis = Array.from(document.querySelectorAll('#messages li'));
+        return lis.length === 30 && lis.every((li) => li.getAttribute('data-status') === 'committed');
+      }, null, WAIT);
+    }
+    const views = await Promise.all(peers.map((p) => p.read()));
+    const order = views[0]!.messages.map((m) => m.id);
+    for (const [i, v] of views.entries()) {
+      assert.deepEqual(v.messages.map((m) => m.id), order, `${peers[i]!.name} shows the messages in the same order as ${peers[0]!.name}`);
+    }
+    assert.deepEqual(
+      views[0]!.messages.map((m) => m.text).sort(), peers.flatMap(texts).sort(), 'each of the 30 messages appears exactly once',
+    );
+    // Each sender's own messages keep the order it sent them in (one composer, one proposal after another).
+    for (const p of peers) {
+      const own = views[0]!.messages.map((m) => m.text).filter((t) => t.startsWith(`${p.name} says `));
+      assert.deepEqual(own, texts(p), `${p.name}'s messages are in the order they were sent`);
+    }
+
+    await peers[0]!.page.screenshot({ path: join(ARTIFACTS, 'room-3-peers.png'), fullPage: true });
+    await peers[1]!.page.setViewportSize({ width: 390, height: 844 });
+    await peers[1]!.page.screenshot({ path: join(ARTIFACTS, 'room-3-peers-phone.png'), fullPage: true });
+    for (const p of peers) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+  });
+});
