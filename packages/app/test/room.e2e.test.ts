@@ -118,6 +118,8 @@ describe('the room app in Chromium', { skip }, () => {
   let server: RunningServer;
   let browser: Browser;
   const open: Peer[] = [];
+  /** The room of the first test, for the reload test that follows it. */
+  let three: { peers: Peer[]; ids: string[]; order: string[] } | null = null;
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -171,6 +173,83 @@ describe('the room app in Chromium', { skip }, () => {
     await peers[0]!.page.screenshot({ path: join(ARTIFACTS, 'room-3-peers.png'), fullPage: true });
     await peers[1]!.page.setViewportSize({ width: 390, height: 844 });
     await peers[1]!.page.screenshot({ path: join(ARTIFACTS, 'room-3-peers-phone.png'), fullPage: true });
+    await peers[1]!.page.setViewportSize({ width: 1280, height: 860 });
     for (const p of peers) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+    three = { peers, ids, order };
+  });
+
+  it('a reloaded peer comes back as the same peer with its history, and the chat goes on', async () => {
+    assert.ok(three, 'needs the room of the previous test');
+    const { peers, ids, order } = three;
+    const again = peers[1]!;
+    await again.page.reload();
+    // The session in localStorage rejoins by itself: same peer id, the history from IndexedDB.
+    await again.page.waitForSelector('#room-status', WAIT);
+    assert.equal(await again.peerId(), ids[1], 'the reloaded page is the same peer');
+    await again.page.waitForFunction((n) => document.querySelectorAll('#messages li[data-status="committed"]').length === n, order.length, WAIT);
+    await waitForOneCluster(peers, ids);
+    await again.send('back after a reload');
+    for (const p of peers) {
+      await p.page.waitForFunction((n) => {
+        const lis = Array.from(document.querySelectorAll('#messages li'));
+        return lis.length === n && lis.every((li) => li.getAttribute('data-status') === 'committed');
+      }, order.length + 1, WAIT);
+    }
+    for (const p of peers) {
+      const shown = (await p.read()).messages;
+      assert.deepEqual(shown.slice(0, -1).map((m) => m.id), order, `${p.name} kept the 30 messages in their order`);
+      assert.equal(shown.at(-1)?.text, 'back after a reload', `${p.name} shows the message sent after the reload last`);
+    }
+    for (const p of peers) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+  });
+
+  it('a wrong room password is refused with a message on screen', async () => {
+    const owner = await Peer.open(browser, server, 'Owner');
+    const guest = await Peer.open(browser, server, 'Guest');
+    open.push(owner, guest);
+    // Joining an unknown room creates it, with the password given.
+    await owner.join('e2e-locked', 'open sesame');
+    const alert = guest.page.locator('#join-error');
+    await guest.page.getByLabel('Room', { exact: true }).fill('e2e-locked');
+    await guest.page.getByLabel('Your name').fill(guest.name);
+    await guest.page.getByLabel(/^Password/).fill('let me in');
+    await guest.page.getByRole('button', { name: 'Join room' }).click();
+    await alert.waitFor(WAIT);
+    assert.match(await alert.innerText(), /wrong password/i, 'the refusal says why');
+    await guest.page.screenshot({ path: join(ARTIFACTS, 'join-refused.png') });
+    assert.equal(await guest.page.locator('#room-status').count(), 0, 'the guest stays on the join screen');
+    await guest.page.getByLabel(/^Password/).fill('');
+    await guest.page.getByRole('button', { name: 'Join room' }).click();
+    await guest.page.waitForFunction(() => /protected/i.test(document.querySelector('#join-error')?.textContent ?? ''), null, WAIT);
+    await guest.join('e2e-locked', 'open sesame');
+    const ids = [await owner.peerId(), await guest.peerId()];
+    await waitForOneCluster([owner, guest], ids);
+    // The browser itself logs each refused request (403) as a console error; nothing else may appear.
+    const ours = (p: Peer) => p.errors.filter((e) => !/Failed to load resource: the server responded with a status of 403/.test(e));
+    assert.deepEqual(ours(guest), [], 'the guest\'s page logged no error of its own');
+    assert.deepEqual(owner.errors, [], 'the owner\'s page logged no error');
+  });
+
+  it('two rooms stay isolated', async () => {
+    const red = [await Peer.open(browser, server, 'Rosa'), await Peer.open(browser, server, 'Ruben')];
+    const blue = [await Peer.open(browser, server, 'Bea')];
+    open.push(...red, ...blue);
+    for (const p of red) await p.join('e2e-red');
+    for (const p of blue) await p.join('e2e-blue');
+    const redIds = await Promise.all(red.map((p) => p.peerId()));
+    await waitForOneCluster(red, redIds);
+    await waitForOneCluster(blue, [await blue[0]!.peerId()]);
+    await red[1]!.send('only for red');
+    await blue[0]!.send('only for blue');
+    for (const [room, pages, text] of [['red', red, 'only for red'], ['blue', blue, 'only for blue']] as const) {
+      for (const p of pages) {
+        await p.page.waitForFunction((t) => Array.from(document.querySelectorAll('#messages li[data-status="committed"] .message-text')).some((e) => e.textContent === t), text, WAIT);
+        const v = await p.read();
+        assert.deepEqual(v.messages.map((m) => m.text), [text], `${p.name} in ${room} sees its room's message only`);
+      }
+    }
+    for (const p of red) assert.deepEqual((await p.read()).peers.map((x) => x.id).sort(), [...redIds].sort(), `${p.name} lists red's peers only`);
+    assert.equal((await blue[0]!.read()).peers.length, 1, 'Bea is alone in blue');
+    for (const p of [...red, ...blue]) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
   });
 });
