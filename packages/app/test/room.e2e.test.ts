@@ -120,6 +120,8 @@ describe('the room app in Chromium', { skip }, () => {
   const open: Peer[] = [];
   /** The room of the first test, for the reload test that follows it. */
   let three: { peers: Peer[]; ids: string[]; order: string[] } | null = null;
+  /** The one peer of the blue room, for the second-tab test. */
+  let alone: Peer | null = null;
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -251,5 +253,25 @@ describe('the room app in Chromium', { skip }, () => {
     for (const p of red) assert.deepEqual((await p.read()).peers.map((x) => x.id).sort(), [...redIds].sort(), `${p.name} lists red's peers only`);
     assert.equal((await blue[0]!.read()).peers.length, 1, 'Bea is alone in blue');
     for (const p of [...red, ...blue]) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+    alone = blue[0]!;
+  });
+
+  it('a second tab of the same browser joins the room as another peer', async () => {
+    assert.ok(alone, 'needs the room of the previous test');
+    // Same context, so the same localStorage session: the tab must not take over the first tab's peer.
+    const page = await alone.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+    await page.goto(new URL('/?room=e2e-blue', server.url).href);
+    await page.waitForSelector('#room-status', WAIT);
+    const second = await page.$eval('#peers li:first-child', (li) => li.getAttribute('data-peer-id') ?? '');
+    const first = await alone.peerId();
+    assert.notEqual(second, first, 'the second tab is a peer of its own');
+    await page.waitForFunction(() => document.querySelectorAll('#messages li[data-status="committed"]').length === 1, null, WAIT);
+    assert.equal(await page.locator('#messages .message-text').innerText(), 'only for blue', 'the second tab receives the room\'s history');
+    await alone.page.waitForFunction((id) => document.querySelector(`#peers li[data-peer-id="${id}"]`)?.getAttribute('data-role') === 'follower', second, WAIT);
+    assert.deepEqual(errors, [], 'the second tab logged no error');
+    assert.deepEqual(alone.errors, [], 'the first tab logged no error');
   });
 });

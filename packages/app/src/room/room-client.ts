@@ -172,25 +172,64 @@ export async function joinRoom(options: JoinRoomOptions): Promise<RoomClient> {
   const origin = options.origin ?? location.origin;
   const store = options.store === undefined ? browserStore() : options.store;
 
-  let answer: TokenAnswer | null = null;
-  const previous = loadSession(store, room);
-  if (previous && previous.name === name) {
-    try {
-      answer = await refreshToken(origin, room, previous);
-    } catch (err) {
-      // An expired session, or the room was recreated since (a server restart): join as a new peer.
-      if (!(err instanceof RoomError) || err instanceof SignalingUnavailableError) throw err;
+  let previous = loadSession(store, room);
+  let release: (() => void) | null = null;
+  if (previous) {
+    release = await lockPeer(room, previous.peerId);
+    // Another tab of this browser is that peer right now: this tab joins beside it as another peer.
+    if (!release) previous = null;
+  }
+  try {
+    let answer: TokenAnswer | null = null;
+    if (previous && previous.name === name) {
+      try {
+        answer = await refreshToken(origin, room, previous);
+      } catch (err) {
+        // Expired, or the room was recreated since (a server restart): join as a new peer. Anything else
+        // (a rate limit, the server down) is no reason to give up this peer's history.
+        if (!(err instanceof RoomError) || !SESSION_GONE.has(err.code)) throw err;
+      }
     }
+    if (previous && answer?.peerId !== previous.peerId) {
+      forgetSession(store, room);
+      release?.();
+      // That peer will not come back: its Raft state would only take space. Best effort.
+      IndexedDBStorage.destroy(databaseName(room, previous.peerId)).catch(() => {});
+    }
+    if (!answer) {
+      answer = await requestToken(origin, room, name, options.password, options.create ?? true);
+      release = await lockPeer(room, answer.peerId);
+    }
+    const client = new RoomClient(origin, room, name, answer, store, options.raft ?? {}, release ?? (() => {}));
+    await client.start();
+    return client;
+  } catch (err) {
+    release?.();
+    throw err;
   }
-  if (previous && answer?.peerId !== previous.peerId) {
-    forgetSession(store, room);
-    // That peer will not come back: its Raft state would only take space. Best effort.
-    IndexedDBStorage.destroy(databaseName(room, previous.peerId)).catch(() => {});
-  }
-  answer ??= await requestToken(origin, room, name, options.password, options.create ?? true);
-  const client = new RoomClient(origin, room, name, answer, store, options.raft ?? {});
-  await client.start();
-  return client;
+}
+
+/** Refusals of `/refresh` that mean the session is over for good. */
+const SESSION_GONE = new Set(['invalid_token', 'token_expired', 'room_not_found']);
+
+/**
+ * Takes the Web Lock of a peer (`raftrtc.peer.<room>.<peerId>`), held until the returned function is called
+ * or the page goes away; null when another tab holds it. Two tabs must never be the same peer: they would
+ * share one Raft database and one identity in the mesh. Without Web Locks there is nothing to coordinate with.
+ */
+function lockPeer(room: string, peerId: string): Promise<(() => void) | null> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks) return Promise.resolve(() => {});
+  return new Promise((resolve) => {
+    void locks.request(`raftrtc.peer.${room}.${peerId}`, { ifAvailable: true }, (lock) => {
+      if (!lock) {
+        resolve(null);
+        return undefined;
+      }
+      // The lock is held while this promise is pending.
+      return new Promise<void>((done) => resolve(() => done()));
+    });
+  });
 }
 
 interface Pending {
@@ -231,9 +270,15 @@ export class RoomClient {
   private refreshQueued = false;
   private poll: ReturnType<typeof setInterval> | null = null;
 
+  /** Lets go of this peer's Web Lock (see `lockPeer`). */
+  private readonly releaseLock: () => void;
+
   /** @internal use {@link joinRoom}. */
-  constructor(origin: string, room: string, name: string, answer: TokenAnswer, store: KeyValueStore | null, tuning: RaftTuning) {
+  constructor(
+    origin: string, room: string, name: string, answer: TokenAnswer, store: KeyValueStore | null, tuning: RaftTuning, releaseLock: () => void,
+  ) {
     this.origin = origin;
+    this.releaseLock = releaseLock;
     this.room = room;
     this.name = name;
     this.peerId = answer.peerId;
@@ -393,6 +438,7 @@ export class RoomClient {
     if (this.poll !== null) clearInterval(this.poll);
     this.poll = null;
     this.manager.disconnect();
+    this.releaseLock();
     for (const p of this.pending.values()) if (p.status === 'pending') { p.status = 'failed'; p.error = 'You left the room before it was committed.'; }
     this.changed();
   }
