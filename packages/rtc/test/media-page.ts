@@ -21,6 +21,8 @@ export interface RemoteStream {
   kinds: string[];
   /** `videoWidth` of a `<video>` playing the stream: non-zero once frames decode. */
   videoWidth: number;
+  /** Each track's kind, `muted` and `readyState`, for failure messages. */
+  tracks: string[];
 }
 
 /** The page's state for the test. */
@@ -38,6 +40,7 @@ export interface MediaTestApi {
   enable(video: boolean, audio: boolean): Promise<void>;
   send(peer: string, text: string): boolean;
   snapshot(): MediaSnapshot;
+  debug(peer: string): Promise<string[]>;
 }
 
 let manager: WebRTCManager | null = null;
@@ -47,7 +50,8 @@ const errors: string[] = [];
 
 const api: MediaTestApi = {
   async join(j) {
-    const m = new WebRTCManager(j.peerId, { logger: { warn: (msg, f) => errors.push(`${msg} ${JSON.stringify(f)}`) } });
+    const log = (msg: string, f?: Record<string, unknown>) => console.log(`${performance.now().toFixed(0)} ${msg} ${JSON.stringify(f ?? {})}`);
+    const m = new WebRTCManager(j.peerId, { logger: { debug: log, info: log, warn: (msg, f) => errors.push(`${msg} ${JSON.stringify(f)}`) } });
     manager = m;
     m.setOnMessage((_from, text) => messages.push(text));
     m.setOnStream((peer, stream) => {
@@ -65,9 +69,24 @@ const api: MediaTestApi = {
     await Promise.all([manager!.enableVideo(video), manager!.enableAudio(audio)]);
   },
   send: (peer, text) => manager!.sendMessage(peer, text),
+  async debug(peer: string) {
+    const pc = manager!.peerConnection(peer)!;
+    const tr = pc.getTransceivers().map((t) => `${t.mid}:${t.receiver.track.kind}:${t.direction}/${t.currentDirection}:send=${t.sender.track?.id.slice(0, 4) ?? '-'}:recv=${t.receiver.track.id.slice(0, 4)}`);
+    const stats: string[] = [];
+    (await pc.getStats()).forEach((r: { type: string; mid?: string; kind?: string; packetsReceived?: number; packetsSent?: number }) => {
+      if (r.type === 'inbound-rtp') stats.push(`in ${r.kind} mid=${r.mid} pkts=${r.packetsReceived}`);
+      if (r.type === 'outbound-rtp') stats.push(`out ${r.kind} mid=${r.mid} pkts=${r.packetsSent}`);
+    });
+    return [...tr, ...stats, `streams ${[...streams.values()].map((s) => s.stream.getTracks().map((t) => t.id.slice(0, 4)).join('+')).join(' ')}`];
+  },
   snapshot: () => ({
     connected: manager?.connectedPeers() ?? [],
-    streams: [...streams].map(([peer, s]) => ({ peer, kinds: s.stream.getTracks().map((t) => t.kind).sort(), videoWidth: s.video.videoWidth })),
+    streams: [...streams].map(([peer, s]) => ({
+      peer,
+      kinds: s.stream.getTracks().map((t) => t.kind).sort(),
+      videoWidth: s.video.videoWidth,
+      tracks: s.stream.getTracks().map((t) => `${t.kind}:${t.muted ? 'muted' : 'live'}:${t.readyState}`),
+    })),
     messages: [...messages],
     collisions: manager?.stats().collisions ?? 0,
     errors: [...errors],
