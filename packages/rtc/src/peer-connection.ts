@@ -90,8 +90,16 @@ export interface LinkEvents {
   track(stream: MediaStream): void;
 }
 
-/** A local media track and the stream it belongs to, added to every connection. */
-export interface LocalTrack { track: MediaStreamTrack; stream: MediaStream }
+/** The kinds of media every connection carries a transceiver for. */
+export const MEDIA_KINDS = ['audio', 'video'] as const;
+/** One of {@link MEDIA_KINDS}. */
+export type MediaKind = (typeof MEDIA_KINDS)[number];
+
+/** What a connection sends: the local stream (its id labels our tracks remotely) and the current track per kind. */
+export interface LocalMedia {
+  stream(): MediaStream;
+  track(kind: MediaKind): MediaStreamTrack | null;
+}
 
 /** Everything a {@link PeerLink} needs. */
 export interface PeerLinkOptions {
@@ -102,8 +110,8 @@ export interface PeerLinkOptions {
   limits: LinkLimits;
   timing: LinkTiming;
   logger: Logger;
-  /** Local tracks to send on every new connection. */
-  localTracks: () => readonly LocalTrack[];
+  /** Local media to send on every connection. */
+  localMedia: LocalMedia;
   events: LinkEvents;
 }
 
@@ -150,6 +158,8 @@ export class PeerLink {
   #offerSent = false;
   #remoteDescriptionSet = false;
   #pendingCandidates: { generation: number; candidate: IceCandidateInit }[] = [];
+  /** The stream that gathers remote tracks arriving without one (see `ontrack`). */
+  #remoteStream: MediaStream | null = null;
   /** Our own candidates, held while our offer awaits its answer (see {@link #onLocalCandidate}). */
   #heldCandidates: IceCandidateInit[] = [];
   #restarts = 0;
@@ -275,25 +285,17 @@ export class PeerLink {
     });
   }
 
-  /** Adds a local track to the current connection (renegotiates through `negotiationneeded`). */
-  addTrack(local: LocalTrack): RTCRtpSender | null {
-    if (!this.#pc) return null; // added when the connection is created
-    try {
-      return this.#pc.addTrack(local.track, local.stream);
-    } catch (e) {
-      this.#o.logger.warn('addTrack failed', { peer: this.remoteId, error: describe(e) });
-      return null;
-    }
-  }
-
-  /** Removes a track this link is sending, if it is. */
-  removeTrack(track: MediaStreamTrack): void {
+  /**
+   * Sends `track` (or nothing, for `null`) on the current connection's transceiver of `kind`. Replacing a
+   * track needs no renegotiation, so toggling a camera never races another peer's offer.
+   */
+  setLocalTrack(kind: MediaKind, track: MediaStreamTrack | null): void {
     const pc = this.#pc;
-    if (!pc) return;
-    try {
-      for (const sender of pc.getSenders()) if (sender.track === track) pc.removeTrack(sender);
-    } catch (e) {
-      this.#o.logger.warn('removeTrack failed', { peer: this.remoteId, error: describe(e) });
+    if (!pc) return; // applied when the connection is created
+    for (const t of pc.getTransceivers()) {
+      if (t.receiver.track.kind !== kind || t.sender.track === track) continue;
+      t.sender.replaceTrack(track).catch((e: unknown) =>
+        this.#o.logger.warn('replaceTrack failed', { peer: this.remoteId, kind, error: describe(e) }));
     }
   }
 
@@ -354,6 +356,7 @@ export class PeerLink {
   #offerNew(): void {
     const pc = this.#createConnection();
     this.#createChannels(pc);
+    this.#addMedia(pc);
     // node-datachannel never fires negotiationneeded, so offer explicitly; browsers dedupe through #makingOffer
     // and the signaling state (their negotiationneeded waits for `stable`).
     void this.#negotiate(pc);
@@ -369,11 +372,45 @@ export class PeerLink {
     this.#generation = generation;
     this.#armConnectTimer();
     const pc = this.#createConnection();
-    void this.#onDescription(pc, offer, () => this.#createChannels(pc));
+    void this.#onDescription(pc, offer, () => {
+      this.#createChannels(pc);
+      this.#acceptMedia(pc);
+    });
+  }
+
+  /**
+   * The offering side gives every connection an audio and a video transceiver from the start, sending
+   * whatever is enabled (or nothing), so that enabling media later is a `replaceTrack` and never a
+   * renegotiation: two peers toggling their cameras at once would otherwise be glare, after which Chromium was
+   * seen leaving the polite side's remote tracks muted. Implementations without media (node-datachannel)
+   * throw, and carry data only.
+   */
+  #addMedia(pc: RTCPeerConnection): void {
+    const media = this.#o.localMedia;
+    try {
+      for (const kind of MEDIA_KINDS) pc.addTransceiver(media.track(kind) ?? kind, { direction: 'sendrecv', streams: [media.stream()] });
+    } catch (e) {
+      this.#o.logger.debug('no media on this connection', { peer: this.remoteId, error: describe(e) });
+    }
+  }
+
+  /** The answering side turns the offer's media transceivers (created `recvonly`) into `sendrecv` ones of its own. */
+  #acceptMedia(pc: RTCPeerConnection): void {
+    const media = this.#o.localMedia;
+    for (const t of pc.getTransceivers()) {
+      const kind = t.receiver.track.kind;
+      if ((kind !== 'audio' && kind !== 'video') || t.direction !== 'recvonly') continue;
+      t.direction = 'sendrecv';
+      t.sender.setStreams?.(media.stream());
+      const track = media.track(kind);
+      if (track) t.sender.replaceTrack(track).catch((e: unknown) =>
+        this.#o.logger.warn('replaceTrack failed', { peer: this.remoteId, kind, error: describe(e) }));
+    }
   }
 
   #createConnection(): RTCPeerConnection {
     this.#heldCandidates = [];
+    this.#remoteStream = null;
     this.#makingOffer = false;
     this.#ignoreOffer = false;
     this.#offerSent = false;
@@ -402,9 +439,17 @@ export class PeerLink {
     pc.onconnectionstatechange = () => this.#onConnectionState(pc);
     pc.oniceconnectionstatechange = () => this.#onConnectionState(pc);
     pc.ontrack = (e) => {
-      if (pc === this.#pc && e.streams[0]) this.#o.events.track(e.streams[0]);
+      if (pc !== this.#pc) return;
+      // A sender without a stream (one set to sendrecv by an answerer) arrives without one: gather its tracks
+      // in one stream per connection, so the application always gets the peer's audio and video together.
+      let stream = e.streams[0];
+      if (!stream) {
+        this.#remoteStream ??= new MediaStream();
+        stream = this.#remoteStream;
+        if (!stream.getTracks().includes(e.track)) stream.addTrack(e.track);
+      }
+      this.#o.events.track(stream);
     };
-    for (const local of this.#o.localTracks()) this.addTrack(local);
     return pc;
   }
 

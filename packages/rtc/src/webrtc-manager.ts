@@ -7,7 +7,7 @@ import { describe, FrameEncodeError, ManagerStateError, MediaUnavailableError, P
 import { IncomingFiles, sendFileOver, type FileProgress, type FileSendOptions, type FileSource, type IncomingDropReason, type IncomingLimits, type ReceivedFile } from './file-transfer.js';
 import { DEFAULT_MAX_CONTROL_FRAME_BYTES, type ControlFrame, type FrameRejectReason } from './frames.js';
 import { completeLogger, type Logger } from './logger.js';
-import { PeerLink, type LinkLimits, type LinkState, type LinkTiming, type LocalTrack, type PeerLinkInfo, type RTCPeerConnectionConstructor } from './peer-connection.js';
+import { MEDIA_KINDS, PeerLink, type LinkLimits, type LinkState, type LinkTiming, type LocalMedia, type MediaKind, type PeerLinkInfo, type RTCPeerConnectionConstructor } from './peer-connection.js';
 import { CentrifugeSignaling, type PublishRate, type Signaling, type SignalingMessage } from './signaling.js';
 
 /** Why {@link WebRTCManager.setOnPeerDisconnected} fired. */
@@ -186,7 +186,13 @@ export class WebRTCManager {
   #iceServers: RTCIceServer[];
   #nextFileId = 1;
   #localStream: MediaStream | null = null;
-  readonly #localTracks: LocalTrack[] = [];
+  /** The enabled camera and microphone tracks. */
+  readonly #tracks: Record<MediaKind, MediaStreamTrack | null> = { audio: null, video: null };
+  /** What every connection sends; its stream labels our tracks on the other side. */
+  readonly #localMedia: LocalMedia = {
+    stream: () => (this.#localStream ??= new MediaStream()),
+    track: (kind) => this.#tracks[kind],
+  };
 
   #onMessage: Handler<[peerId: string, content: string]> = null;
   #onFile: Handler<[peerId: string, file: ReceivedFile]> = null;
@@ -278,8 +284,10 @@ export class WebRTCManager {
     this.#signaling?.close();
     this.#signaling = null;
     this.#signalingState = 'idle';
-    for (const { track } of this.#localTracks) track.stop();
-    this.#localTracks.length = 0;
+    for (const kind of MEDIA_KINDS) {
+      this.#tracks[kind]?.stop();
+      this.#tracks[kind] = null;
+    }
     this.#localStream = null;
   }
 
@@ -289,7 +297,8 @@ export class WebRTCManager {
   }
 
   /**
-   * Starts or stops sending the camera to every peer (renegotiates each connection).
+   * Starts or stops sending the camera to every peer. Every connection has carried a video transceiver since
+   * it was made, so this swaps the track in place: no renegotiation.
    * @throws {MediaUnavailableError} no media devices (Node.js), or permission denied.
    */
   enableVideo(enable: boolean): Promise<void> {
@@ -297,7 +306,7 @@ export class WebRTCManager {
   }
 
   /**
-   * Starts or stops sending the microphone to every peer.
+   * Starts or stops sending the microphone to every peer, in place like {@link enableVideo}.
    * @throws {MediaUnavailableError} no media devices (Node.js), or permission denied.
    */
   enableAudio(enable: boolean): Promise<void> {
@@ -306,7 +315,7 @@ export class WebRTCManager {
 
   /** The local media stream while video or audio is enabled, else `null`. */
   getLocalStream(): MediaStream | null {
-    return this.#localStream;
+    return this.#tracks.audio || this.#tracks.video ? this.#localStream : null;
   }
 
   /**
@@ -421,7 +430,10 @@ export class WebRTCManager {
   setOnPeerConnected(cb: Handler<[peerId: string]>): void { this.#onPeerConnected = cb; }
   /** A connected peer went away; see {@link DisconnectReason}. */
   setOnPeerDisconnected(cb: Handler<[peerId: string, reason: DisconnectReason]>): void { this.#onPeerDisconnected = cb; }
-  /** A remote media stream: `(peerId, stream)`. */
+  /**
+   * A peer's media stream: `(peerId, stream)`. In browsers it arrives with the connection (every connection
+   * carries audio and video transceivers); its tracks stay muted until the peer enables its camera or microphone.
+   */
   setOnStream(cb: Handler<[peerId: string, stream: MediaStream]>): void { this.#onStream = cb; }
   /** Raft messages as received (the JSON value sent, not yet validated by the Raft codec): `(peerId, message)`. */
   setOnRaftMessage(cb: Handler<[peerId: string, message: unknown]>): void { this.#onRaftMessage = cb; }
@@ -526,7 +538,7 @@ export class WebRTCManager {
       limits: this.#limits,
       timing: this.#timing,
       logger: this.#logger,
-      localTracks: () => this.#localTracks,
+      localMedia: this.#localMedia,
       events: {
         signal: (m) => this.#signaling?.send(m).catch((e: unknown) =>
           this.#logger.warn('signaling send failed', { peer: peerId, type: m.type, error: describe(e) })),
@@ -585,18 +597,17 @@ export class WebRTCManager {
     if (this.#announced.delete(peerId)) this.#emit(this.#onPeerDisconnected, peerId, reason);
   }
 
-  async #enableMedia(kind: 'video' | 'audio', enable: boolean): Promise<void> {
-    const existing = this.#localTracks.filter((t) => t.track.kind === kind);
+  async #enableMedia(kind: MediaKind, enable: boolean): Promise<void> {
     if (!enable) {
-      for (const local of existing) {
-        local.track.stop();
-        local.stream.removeTrack(local.track);
-        this.#localTracks.splice(this.#localTracks.indexOf(local), 1);
-        for (const link of this.#links.values()) link.removeTrack(local.track);
-      }
+      const track = this.#tracks[kind];
+      if (!track) return;
+      this.#tracks[kind] = null;
+      track.stop();
+      this.#localStream?.removeTrack(track);
+      for (const link of this.#links.values()) link.setLocalTrack(kind, null);
       return;
     }
-    if (existing.length > 0) return;
+    if (this.#tracks[kind]) return;
     const devices = this.#o.mediaDevices ?? (globalThis as { navigator?: { mediaDevices?: MediaDevices } }).navigator?.mediaDevices;
     if (!devices) throw new MediaUnavailableError('no media devices here (pass options.mediaDevices)');
     let captured: MediaStream;
@@ -605,14 +616,15 @@ export class WebRTCManager {
     } catch (cause) {
       throw new MediaUnavailableError(`getUserMedia(${kind}) failed: ${describe(cause)}`, { cause });
     }
-    // One local stream for audio and video, so the remote side gets them together in one `track` stream.
-    const stream = this.#localStream ?? captured;
-    this.#localStream = stream;
-    for (const track of captured.getTracks()) {
-      if (stream !== captured) stream.addTrack(track);
-      const local = { track, stream };
-      this.#localTracks.push(local);
-      for (const link of this.#links.values()) link.addTrack(local);
-    }
+    const track = captured.getTracks().find((t) => t.kind === kind);
+    for (const t of captured.getTracks()) if (t !== track) t.stop();
+    if (!track) throw new MediaUnavailableError(`getUserMedia(${kind}) gave no ${kind} track`);
+    // Disconnected, or enabled by a concurrent call, while the user was being asked.
+    if (this.#state === 'done' || this.#tracks[kind]) return void track.stop();
+    this.#tracks[kind] = track;
+    // One local stream for audio and video, so the other side gets them together.
+    if (this.#localStream) this.#localStream.addTrack(track);
+    else this.#localStream = captured;
+    for (const link of this.#links.values()) link.setLocalTrack(kind, track);
   }
 }
