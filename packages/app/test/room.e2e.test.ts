@@ -120,6 +120,8 @@ describe('the room app in Chromium', { skip }, () => {
   const open: Peer[] = [];
   /** The room of the first test, for the reload test that follows it. */
   let three: { peers: Peer[]; ids: string[]; order: string[] } | null = null;
+  /** The two peers left after the failover test, for the Leave test. */
+  let two: Peer[] | null = null;
   /** The one peer of the blue room, for the second-tab test. */
   let alone: Peer | null = null;
 
@@ -203,6 +205,101 @@ describe('the room app in Chromium', { skip }, () => {
       assert.equal(shown.at(-1)?.text, 'back after a reload', `${p.name} shows the message sent after the reload last`);
     }
     for (const p of peers) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+  });
+
+  it('the leader\'s page closes abruptly: the two others elect a new leader, lose nothing, and chat on', async () => {
+    assert.ok(three, 'needs the room of the previous tests');
+    const before = (await three.peers[0]!.read()).messages.map((m) => m.id);
+    const leaderId = (await three.peers[0]!.read()).leader;
+    const gone = three.peers[three.ids.indexOf(leaderId)]!;
+    const rest = three.peers.filter((p) => p !== gone);
+    await gone.page.close({ runBeforeUnload: false });
+    open.splice(open.indexOf(gone), 1);
+    await gone.context.close();
+    const restIds = await Promise.all(rest.map((p) => p.peerId()));
+    const next = await waitForOneCluster(rest, restIds);
+    assert.notEqual(next, leaderId, 'a new leader, not the closed page');
+    await Promise.all(rest.map((p) => p.send(`${p.name} after the failover`)));
+    for (const p of rest) {
+      await p.page.waitForFunction((n) => {
+        const lis = Array.from(document.querySelectorAll('#messages li'));
+        return lis.length === n && lis.every((li) => li.getAttribute('data-status') === 'committed');
+      }, before.length + 2, WAIT);
+    }
+    const views = await Promise.all(rest.map((p) => p.read()));
+    for (const [i, v] of views.entries()) {
+      assert.deepEqual(v.messages.slice(0, before.length).map((m) => m.id), before, `${rest[i]!.name} kept every committed message, in order`);
+      assert.deepEqual(v.messages.map((m) => m.id), views[0]!.messages.map((m) => m.id), `${rest[i]!.name} agrees on the order after the failover`);
+    }
+    for (const p of rest) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+    two = rest;
+  });
+
+  it('the leader presses Leave: leadership moves to the other peer first, and no message is lost', async () => {
+    assert.ok(two, 'needs the room of the previous test');
+    const ids = await Promise.all(two.map((p) => p.peerId()));
+    const leaderId = (await two[0]!.read()).leader;
+    const leaver = two[ids.indexOf(leaderId)]!;
+    const stayer = two.find((p) => p !== leaver)!;
+    const stayerId = ids[two.indexOf(stayer)]!;
+    await leaver.send('goodbye from the leader');
+    const committed = (p: Peer, n: number) => p.page.waitForFunction((n) => {
+      const lis = Array.from(document.querySelectorAll('#messages li'));
+      return lis.length === n && lis.every((li) => li.getAttribute('data-status') === 'committed');
+    }, n, WAIT);
+    const count = (await stayer.read()).messages.length + 1;
+    await committed(leaver, count);
+    const before = (await leaver.read()).messages.map((m) => m.id);
+    await leaver.page.getByRole('button', { name: 'Leave' }).click();
+    // The leaver hands over, sees itself removed, and returns to the join screen.
+    await leaver.page.waitForFunction(() => /You left/.test(document.querySelector('.notice')?.textContent ?? ''), null, WAIT);
+    await stayer.page.waitForFunction((id) => {
+      const lis = Array.from(document.querySelectorAll('#peers li'));
+      return lis.length === 1 && lis[0]!.getAttribute('data-role') === 'leader' && document.querySelector('#raft')?.getAttribute('data-leader') === id;
+    }, stayerId, WAIT);
+    // Newest first. Handing over first means the one who stayed led before it removed the leaver; a leader
+    // that removed itself instead would leave the removal older than the election that followed.
+    const events = await stayer.page.locator('#events li').allInnerTexts();
+    const led = events.findIndex((e) => /You lead/.test(e));
+    const removed = events.findIndex((e) => e.includes(`${leaver.name} was removed from the cluster`));
+    assert.ok(led >= 0 && removed >= 0, `the one who stayed leads and the leaver was removed: ${events.join(' | ')}`);
+    assert.ok(removed < led, `leadership moved before the leaver was removed: ${events.join(' | ')}`);
+    await committed(stayer, count);
+    assert.deepEqual((await stayer.read()).messages.map((m) => m.id), before, 'nothing committed was lost, the leader\'s last message included');
+    await stayer.send('alone now');
+    await committed(stayer, count + 1);
+    for (const p of two) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+  });
+
+  it('a peer joining after 200 messages receives all of them, through a snapshot of the compacted log', async () => {
+    const early = [await Peer.open(browser, server, 'Early'), await Peer.open(browser, server, 'Earlier')];
+    open.push(...early);
+    for (const p of early) await p.join('e2e-late');
+    const earlyIds = await Promise.all(early.map((p) => p.peerId()));
+    await waitForOneCluster(early, earlyIds);
+    await Promise.all(early.map(async (p) => { for (let i = 1; i <= 100; i++) await p.send(`${p.name} #${i}`); }));
+    const all200 = (p: Peer) => p.page.waitForFunction(() => {
+      const lis = Array.from(document.querySelectorAll('#messages li'));
+      return lis.length === 200 && lis.every((li) => li.getAttribute('data-status') === 'committed');
+    }, null, WAIT);
+    for (const p of early) await all200(p);
+    const order = (await early[0]!.read()).messages.map((m) => m.id);
+    const late = await Peer.open(browser, server, 'Late');
+    open.push(late);
+    await late.join('e2e-late');
+    await waitForOneCluster([...early, late], [...earlyIds, await late.peerId()]);
+    await all200(late);
+    assert.deepEqual((await late.read()).messages.map((m) => m.id), order, 'the late peer shows the 200 messages in the same order');
+    const raft = await late.page.evaluate(() => ({
+      snapshot: Number(document.querySelector('#raft-snapshot')?.textContent), log: Number(document.querySelector('#raft-log')?.textContent),
+      commit: Number(document.querySelector('#raft-commit')?.textContent),
+    }));
+    // Snapshots every 100 applied entries: the late peer got one from the leader and holds only the log after it.
+    assert.ok(raft.snapshot >= 100, `the late peer's state starts from a snapshot: ${JSON.stringify(raft)}`);
+    assert.ok(raft.log < raft.commit, `its log is shorter than the history: ${JSON.stringify(raft)}`);
+    await late.page.screenshot({ path: join(ARTIFACTS, 'late-joiner.png') });
+    for (const p of [...early, late]) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+    for (const p of [...early, late]) { await p.close(); open.splice(open.indexOf(p), 1); }
   });
 
   it('a wrong room password is refused with a message on screen', async () => {
