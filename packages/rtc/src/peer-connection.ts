@@ -6,7 +6,7 @@
  *   it yet). Answering before creating its own channels keeps node-datachannel, which makes an offer of its
  *   own the moment a channel is created, out of rollbacks in the common case.
  * - **Perfect negotiation** (W3C pattern) for everything else: both sides may offer at any time (the polite
- *   side's fallback, browsers' renegotiation for media, ICE restarts); on a collision the polite side rolls
+ *   side's fallback, ICE restarts, any renegotiation a browser asks for); on a collision the polite side rolls
  *   its offer back by accepting the other's (the implicit rollback of `setRemoteDescription(offer)`), the
  *   impolite side ignores the offer it received.
  * - **Negotiated channels**: `control` (id 0) and `bulk` (id 1) are created by both sides with `negotiated: true`,
