@@ -10,7 +10,7 @@ import {
   type NodeId, type RaftNodeStatus, type Snapshot, type Storage, type Transport,
 } from '@raftrtc/raft';
 import {
-  MeshHub, RoomMembership, SignalingError, WebRTCManager, seededStorage, type LinkState, type RoomPeerState,
+  MeshHub, RoomMembership, SignalingError, WebRTCManager, seededStorage, type LinkState, type MembershipAction, type RoomPeerState,
 } from '@raftrtc/rtc';
 import {
   ROOM_NAME, browserStore, forgetSession, loadSession, refreshToken, requestToken, saveSession,
@@ -130,6 +130,11 @@ const STATE_TEXT: Record<RoomPeerState, string> = {
   waiting: 'Waiting for the leader to add you',
   member: 'You are a member of the Raft cluster',
   leaving: 'Leaving the cluster',
+};
+
+/** The leader's configuration changes, as the event log tells them. */
+const CHANGE_TEXT: Record<MembershipAction['type'], string> = {
+  addLearner: 'Adding', promote: 'Promoting', remove: 'Removing', transfer: 'Handing leadership to',
 };
 
 /** How many times (50 ms apart) a message waits for a replaced node before it shows as failed. */
@@ -352,7 +357,7 @@ export class RoomClient {
     });
     membership.on('bootstrap', (reason) => this.addEvent('membership', reason === 'reset' ? 'You restarted the room alone' : 'You founded the room\'s cluster'));
     membership.on('change failed', (action, error, retryInMs) => {
-      this.addEvent('error', `${action.type} ${this.nameOf(action.node)} failed (${errorText(error)})${retryInMs === null ? '' : `; retrying in ${retryInMs} ms`}`);
+      this.addEvent('error', `${CHANGE_TEXT[action.type]} ${this.nameOf(action.node)} failed (${errorText(error)})${retryInMs === null ? '' : `; retrying in ${retryInMs} ms`}`);
     });
     membership.on('error', (e) => this.addError(`membership: ${errorText(e)}`));
     try {
@@ -491,8 +496,8 @@ export class RoomClient {
       }
       this.changed();
     });
-    node.on('join', (peer, as) => this.addEvent('join', `${this.nameOf(peer)} joined the cluster as a ${as}`));
-    node.on('leave', (peer) => this.addEvent('leave', `${this.nameOf(peer)} was removed from the cluster`));
+    node.on('join', (peer, as) => this.addEvent('join', `${peer === this.peerId ? 'You' : this.nameOf(peer)} joined the cluster as a ${as}`));
+    node.on('leave', (peer) => this.addEvent('leave', peer === this.peerId ? 'You were removed from the cluster' : `${this.nameOf(peer)} was removed from the cluster`));
     node.on('error', (e) => this.addError(`raft: ${errorText(e)}`));
     return node;
   }

@@ -126,23 +126,35 @@ function MessageList({ view, client }: { view: RoomView; client: RoomClient }) {
   }
   return (
     <ol className="messages" id="messages" ref={listRef} onScroll={onScroll} aria-label="Messages" tabIndex={0}>
-      {view.messages.map((m) => <Message key={m.id} m={m} own={m.sender === view.peerId} onRetry={() => client.retry(m.id)} />)}
+      {view.messages.map((m, i) => (
+        <Message key={m.id} m={m} own={m.sender === view.peerId} cont={continues(view.messages[i - 1], m)} onRetry={() => client.retry(m.id)} />
+      ))}
     </ol>
   );
 }
 
-function Message({ m, own, onRetry }: { m: MessageView; own: boolean; onRetry(): void }) {
+/** Messages closer than this from the same sender are drawn as one group (one avatar, one name line). */
+const GROUP_MS = 5 * 60_000;
+
+function continues(prev: MessageView | undefined, m: MessageView): boolean {
+  return prev !== undefined && prev.sender === m.sender && prev.name === m.name && m.sentAt - prev.sentAt < GROUP_MS && m.sentAt >= prev.sentAt;
+}
+
+function Message({ m, own, cont, onRetry }: { m: MessageView; own: boolean; cont: boolean; onRetry(): void }) {
   return (
-    <li className={`message${own ? ' own' : ''} is-${m.status}`} data-id={m.id} data-status={m.status} data-sender={m.sender}>
-      <span className={`avatar ${tint(m.sender)}`} aria-hidden="true">{initial(m.name)}</span>
+    <li className={`message${own ? ' own' : ''}${cont ? ' cont' : ''} is-${m.status}`} data-id={m.id} data-status={m.status} data-sender={m.sender}>
+      <span className={`avatar ${tint(m.sender)}`} aria-hidden="true">{cont ? null : initial(m.name)}</span>
       <div className="message-body">
-        <p className="message-meta">
+        {/* A continuation keeps its sender and time for screen readers; the eye reads them from the group's first line. */}
+        <p className={`message-meta${cont ? ' visually-hidden' : ''}`}>
           <span className="message-name">{own ? `${m.name} (you)` : m.name}</span>
           <time dateTime={new Date(m.sentAt).toISOString()} title={fullTime(m.sentAt)}>{clockTime(m.sentAt)}</time>
+        </p>
+        <p className="message-line">
+          <span className="message-text">{m.text}</span>
           {m.status === 'pending' ? <span className="badge badge-pending">sending…</span> : null}
           {m.status === 'failed' ? <span className="badge badge-failed">not sent</span> : null}
         </p>
-        <p className="message-text">{m.text}</p>
         {m.status === 'failed' ? (
           <p className="message-error">{m.error} <button type="button" className="link-button" onClick={onRetry}>Retry</button></p>
         ) : null}
