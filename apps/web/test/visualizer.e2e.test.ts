@@ -4,13 +4,12 @@
  * working across a partition. Everything is observed through the page's DOM, as a user would see it.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../../../scripts/lib/chromium.ts';
 import { startServer, type RunningServer } from '../src/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent; install it with apt-get install -y chromium`;
+const skip = chromiumMissing;
 
 /** Generous, for a loaded CI machine: at top speed an election takes well under a second. */
 const WAIT = { timeout: 20_000 };
@@ -72,7 +71,7 @@ describe('Raft visualizer in Chromium', { skip }, () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [...CHROMIUM_ARGS],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (err) => errors.push(err.message));

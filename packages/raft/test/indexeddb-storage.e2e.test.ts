@@ -7,49 +7,34 @@
  * browser reads back what a page wrote just before its browser was killed with SIGKILL.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser, chromiumMissing } from '../../../scripts/lib/chromium.ts';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { IndexedDBStorage, StorageUnavailableError } from '../src/node/indexeddb-storage.js';
 import type { StorageState } from '../src/node/storage.js';
 import type { RaftStorageTests } from './browser/indexeddb-page.js';
 import { PERSISTED_STATE, freshDbName, indexedDBStorageCases } from './browser/storage-conformance.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent; install it with apt-get install -y chromium`;
+const skip = chromiumMissing;
 
 const testDir = dirname(fileURLToPath(import.meta.url));
-const repoDir = resolve(testDir, '..', '..', '..');
 
 /** A guard against a hung page, not a performance bound: each case takes milliseconds. */
 const HANG_GUARD = { timeout: 60_000 };
 
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [...CHROMIUM_ARGS];
 
 const PAGE = '<!doctype html><meta charset="utf-8"><title>IndexedDBStorage conformance</title><link rel="icon" href="data:,"><script type="module" src="/page.js"></script>\n';
 
 /** Bundles the page's entry point into memory. */
-async function bundlePage(): Promise<Uint8Array> {
-  const result = await build({
-    entryPoints: [join(testDir, 'browser', 'indexeddb-page.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    tsconfig: join(repoDir, 'tsconfig.json'),
-    logLevel: 'silent',
-  });
-  const js = result.outputFiles[0];
-  assert.ok(js, 'esbuild produced the page bundle');
-  return js.contents;
+function bundlePage(): Promise<Uint8Array> {
+  return bundleForBrowser(join(testDir, 'browser', 'indexeddb-page.ts'));
 }
 
 /** Serves the page and its bundle on 127.0.0.1 at a free port. */

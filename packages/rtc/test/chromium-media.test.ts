@@ -2,19 +2,17 @@
 // moment after the data channels are up; the remote video decodes on both pages and the channels keep working.
 // Needs Debian's chromium and the loopback-only namespace of scripts/test.mjs.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type RaftRtcServer } from '@raftrtc/server';
-import { CHROMIUM, CHROMIUM_ARGS } from './browser/harness.ts';
+import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser, chromiumMissing } from '../../../scripts/lib/chromium.ts';
 import type { MediaSnapshot, MediaTestApi } from './media-page.ts';
 import { token } from './helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const missing = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent`;
+const missing = chromiumMissing;
 const HTML = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="/media-page.js"></script>\n';
 
 let browser: Browser | null = null;
@@ -22,11 +20,7 @@ let server: RaftRtcServer | null = null;
 
 before(async () => {
   if (missing) return;
-  const bundle = await build({
-    entryPoints: [join(here, 'media-page.ts')], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022',
-    tsconfig: resolve(here, '..', '..', '..', 'tsconfig.json'), logLevel: 'silent',
-  });
-  const js = bundle.outputFiles[0]!.contents;
+  const js = await bundleForBrowser(join(here, 'media-page.ts'));
   server = createServer({
     logLevel: 'error',
     fallback: (req, res) => {

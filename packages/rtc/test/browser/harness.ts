@@ -6,49 +6,22 @@
  * namespace (`scripts/test.mjs` and `bench/rtc.ts` do).
  * @module
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser } from '../../../../scripts/lib/chromium.ts';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createServer, type RaftRtcServer, type ServerOptions } from '@raftrtc/server';
 import type { JoinOptions, JoinTimeline, RoomSnapshot, RoomWindow } from './room-api.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-
-/** Why Chromium tests cannot run here, or false when they can. */
-export const chromiumMissing: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent; install it with apt-get install -y chromium`;
-
-/**
- * From ../shared/notes/webrtc-testing.md. Without media permission Chromium gathers no loopback candidate at
- * all: `--use-fake-ui-for-media-stream` grants it, and only then does `--allow-loopback-in-peer-connection`
- * let pages connect over 127.0.0.1 (the only address in the test's network namespace).
- */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-];
+export { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../../../../scripts/lib/chromium.ts';
 
 const browserDir = dirname(fileURLToPath(import.meta.url));
-const repoDir = resolve(browserDir, '..', '..', '..', '..');
 
 const PAGE = '<!doctype html><meta charset="utf-8"><title>RaftRTC room</title><link rel="icon" href="data:,"><script type="module" src="/room-page.js"></script>\n';
 
 /** Bundles `room-page.ts` into memory with the repository's path mappings (the packages' sources). */
-export async function bundleRoomPage(): Promise<Uint8Array> {
-  const result = await build({
-    entryPoints: [join(browserDir, 'room-page.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    tsconfig: join(repoDir, 'tsconfig.json'),
-    logLevel: 'silent',
-  });
-  const js = result.outputFiles[0];
-  if (!js) throw new Error('esbuild produced no bundle for the room page');
-  return js.contents;
+export function bundleRoomPage(): Promise<Uint8Array> {
+  return bundleForBrowser(join(browserDir, 'room-page.ts'));
 }
 
 /**
@@ -84,7 +57,7 @@ export async function startRoomServer(options: ServerOptions = {}): Promise<Raft
 
 /** Launches headless Chromium with {@link CHROMIUM_ARGS}. */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS] });
 }
 
 /**
