@@ -242,12 +242,12 @@ describe('the room app in Chromium', { skip }, () => {
     const leaver = two[ids.indexOf(leaderId)]!;
     const stayer = two.find((p) => p !== leaver)!;
     const stayerId = ids[two.indexOf(stayer)]!;
-    await leaver.send('goodbye from the leader');
     const committed = (p: Peer, n: number) => p.page.waitForFunction((n) => {
       const lis = Array.from(document.querySelectorAll('#messages li'));
       return lis.length === n && lis.every((li) => li.getAttribute('data-status') === 'committed');
     }, n, WAIT);
-    const count = (await stayer.read()).messages.length + 1;
+    const count = (await leaver.read()).messages.length + 1;
+    await leaver.send('goodbye from the leader');
     await committed(leaver, count);
     const before = (await leaver.read()).messages.map((m) => m.id);
     await leaver.page.getByRole('button', { name: 'Leave' }).click();
