@@ -207,12 +207,13 @@ describe('the room app in Chromium', { skip }, () => {
     for (const p of peers) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
   });
 
-  it('the leader\'s page closes abruptly: the two others elect a new leader, lose nothing, and chat on', async () => {
+  it('the leader\'s tab is closed: the two others elect a new leader, lose nothing, and chat on', async () => {
     assert.ok(three, 'needs the room of the previous tests');
     const before = (await three.peers[0]!.read()).messages.map((m) => m.id);
     const leaderId = (await three.peers[0]!.read()).leader;
     const gone = three.peers[three.ids.indexOf(leaderId)]!;
     const rest = three.peers.filter((p) => p !== gone);
+    // As a person closing the tab: `pagehide` runs (the page announces it is leaving and says goodbye), then it is gone.
     await gone.page.close({ runBeforeUnload: false });
     open.splice(open.indexOf(gone), 1);
     await gone.context.close();
