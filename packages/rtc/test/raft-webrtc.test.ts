@@ -139,3 +139,22 @@ test('a follower whose page closes without leave() is removed when its goodbye a
     await server.close();
   }
 });
+
+test('five peers joining at once over real data channels form one cluster with one leader, and commit in one order', async () => {
+  const server = await startSignaling();
+  const peers: RoomPeer[] = [];
+  try {
+    // All at once: the bootstrap rule must still leave exactly one founder.
+    peers.push(...await Promise.all(['p1', 'p2', 'p3', 'p4', 'p5'].map((name) => joinRoom(server, 'raft-five', name))));
+    await waitFor(() => oneCluster(peers), () => `one cluster of five (${describeRoom(peers)})`);
+    assert.equal(peers.filter((p) => p.membership.node!.isLeader).length, 1, 'one leader among five, elected over data channels');
+    await Promise.all(peers.map((p, i) => p.membership.node!.propose(`from ${p.name} #${i}`)));
+    await waitFor(() => peers.every((p) => p.chat.log.length === 5), () => `every peer to apply five messages (${peers.map((p) => p.chat.log.length).join(',')})`);
+    for (const p of peers) assert.deepEqual(p.chat.log, peers[0]!.chat.log, `${p.name} applied the same messages in the same order`);
+  } finally {
+    for (const p of peers) await p.membership.close();
+    for (const p of peers) p.manager.disconnect();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.close();
+  }
+});
