@@ -24,7 +24,7 @@
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import {
-  RaftError, UsageError, type Entry, type HardState, type Snapshot, type Storage, type StorageState, type StorageUpdate,
+  RaftError, UsageError, type Entry, type HardState, type Snapshot, type Storage, type StorageSizes, type StorageState, type StorageUpdate,
 } from '@raftrtc/raft';
 import { crc32 } from './crc32.js';
 import { crc32InSlices, stringifyInSlices } from './sliced-json.js';
@@ -160,6 +160,9 @@ export class FileStorage implements Storage {
   private nextSeq = 1;
   private logSeq = 0;
   private hardState: HardState | null = null;
+  /** Bytes of log records written since the newest snapshot, and that snapshot's bytes (`sizes()`). */
+  private logBytes = 0;
+  private snapshotBytes = 0;
   /** `hardState` moved only its commit index since the last record, so it is not on disk yet. */
   private hardStateUnwritten = false;
   private snapIndex = 0;
@@ -192,6 +195,11 @@ export class FileStorage implements Storage {
     const run = this.compaction.then(() => this.doCompact(snapshot));
     this.compaction = run.catch(() => undefined);
     return run;
+  }
+
+  /** Log bytes written since the newest snapshot, and its size: RaftNode compacts once the first reaches the second. */
+  sizes(): StorageSizes {
+    return { logBytes: this.logBytes, snapshotBytes: this.snapshotBytes };
   }
 
   close(): Promise<void> {
@@ -252,6 +260,7 @@ export class FileStorage implements Storage {
         throw new StorageCorruptionError(join(this.dir, SNAPSHOT_FILE), 0, 'the snapshot record is damaged');
       }
       const body = this.parse<SnapshotRecord>(rec.body, SNAPSHOT_FILE, 0);
+      this.snapshotBytes = buf.length;
       snapshot = body.snapshot;
       this.logSeq = body.logSeq;
       install = { h: body.h, e: body.e };
@@ -300,6 +309,7 @@ export class FileStorage implements Storage {
           throw new StorageCorruptionError(file, off, rec ? `unknown record kind ${rec.kind}` : 'a record fails its length or CRC check');
         }
         apply(this.parse<LogRecord>(rec.body, file, off), seg, file, off);
+        if (seg.seq >= this.logSeq) this.logBytes += rec.end - off;
         off = rec.end;
       }
       if (off < buf.length) {
@@ -384,6 +394,7 @@ export class FileStorage implements Storage {
         done += bytesWritten;
       }
       this.activeSize += buf.length;
+      this.logBytes += buf.length;
       if (rec.e) {
         const seg = this.segments[this.segments.length - 1];
         const lastE = rec.e[rec.e.length - 1].index;
@@ -403,8 +414,10 @@ export class FileStorage implements Storage {
     this.check();
     if (snapshot.index <= this.snapIndex) return; // an older snapshot adds nothing
     const logSeq = this.logSeq;
+    const logBytesBefore = this.logBytes;
     const tmp = join(this.dir, SNAPSHOT_FILE + '.compact.tmp');
-    await this.guard(async () => this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)));
+    let bytes = 0;
+    await this.guard(async () => { bytes = await this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)); });
     await this.serial(() => this.guard(async () => {
       // A snapshot installed from the leader meanwhile (always newer: it is past our commit index) voided
       // the log this one was written against.
@@ -412,6 +425,9 @@ export class FileStorage implements Storage {
       if (snapshot.index <= this.snapIndex || this.logSeq !== logSeq) { await unlink(tmp).catch(() => undefined); return; }
       await this.installSnapshotFile(tmp, logSeq);
       this.snapIndex = snapshot.index;
+      // What was appended while the snapshot was written comes after it.
+      this.snapshotBytes = bytes;
+      this.logBytes -= logBytesBefore;
       await this.dropSegments((s) => s.seq < this.logSeq || s.maxIndex <= snapshot.index);
     }));
   }
@@ -428,8 +444,10 @@ export class FileStorage implements Storage {
 
   private async writeSnapshot(snapshot: Snapshot, logSeq: number, install: LogRecord = {}): Promise<void> {
     const tmp = join(this.dir, SNAPSHOT_FILE + '.tmp');
-    await this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
+    const bytes = await this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
     await this.installSnapshotFile(tmp, logSeq);
+    this.snapshotBytes = bytes;
+    this.logBytes = 0;
   }
 
   /** Makes a fully written, fsynced snapshot file the snapshot, atomically. */
@@ -439,7 +457,8 @@ export class FileStorage implements Storage {
     this.logSeq = logSeq;
   }
 
-  private async writeFileSynced(path: string, pieces: readonly Buffer[]): Promise<void> {
+  /** Writes and fsyncs a whole file; returns its size. */
+  private async writeFileSynced(path: string, pieces: readonly Buffer[]): Promise<number> {
     const fh = await open(path, 'w');
     try {
       let pos = 0;
@@ -449,6 +468,7 @@ export class FileStorage implements Storage {
         pos += buf.length;
       }
       if (this.doFsync) await fh.sync();
+      return pos;
     } finally {
       await fh.close();
     }

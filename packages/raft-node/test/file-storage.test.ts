@@ -456,3 +456,34 @@ describe('FileStorage compaction beside saves', () => {
     }
   });
 });
+
+describe('FileStorage sizes (what RaftNode compacts by)', () => {
+  it('counts log bytes since the newest snapshot and that snapshot\'s size, also after a reopen', async () => {
+    const dir = await tempDir();
+    try {
+      const s = new FileStorage(dir);
+      await s.load();
+      assert.deepEqual(s.sizes(), { logBytes: 0, snapshotBytes: 0 }, 'empty');
+      await s.save({ hardState: { term: 1, vote: 'a', commit: 20 }, snapshot: null, entries: Array.from({ length: 20 }, (_, i) => entry(i + 1, 1)) });
+      const afterLog = s.sizes();
+      assert.ok(afterLog.logBytes > 0 && afterLog.snapshotBytes === 0, `log bytes counted: ${JSON.stringify(afterLog)}`);
+      await s.compact(snap(20, 1, { big: 'x'.repeat(5_000) }));
+      const afterSnap = s.sizes();
+      const snapFile = (await stat(join(dir, 'snapshot.snap'))).size;
+      assert.equal(afterSnap.snapshotBytes, snapFile, 'the snapshot file\'s size');
+      assert.equal(afterSnap.logBytes, 0, 'nothing written since it');
+      await s.save({ hardState: null, snapshot: null, entries: [entry(21, 1)] });
+      const grown = s.sizes().logBytes;
+      assert.ok(grown > 0, 'an append after the snapshot counts');
+      await s.close();
+      const back = new FileStorage(dir);
+      await back.load();
+      const reopened = back.sizes();
+      assert.equal(reopened.snapshotBytes, snapFile, 'a reopen reads the snapshot size');
+      assert.ok(reopened.logBytes >= grown, `a reopen counts the live log (${reopened.logBytes} ≥ ${grown})`);
+      await back.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -9,7 +9,7 @@ export type * from './core/messages.js';
 export { validateMessage } from './core/messages.js';
 export { RaftCore, type RaftCoreOptions, type RaftStatus } from './core/raft.js';
 export { mayOverlapWrite } from './core/parallel-write.js';
-export type { Storage, StorageState, StorageUpdate } from './node/storage.js';
+export type { Storage, StorageSizes, StorageState, StorageUpdate } from './node/storage.js';
 export type { Transport } from './node/transport.js';
 export {
   MAX_FORWARD_BATCH, MAX_FORWARD_CONF_CHANGES, NODE_MESSAGE_TYPES, isNodeMessage, validateNodeMessage,

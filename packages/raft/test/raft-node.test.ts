@@ -10,6 +10,7 @@ import { decodeMessage, encodeMessage } from '../src/node/codec.js';
 import { validateNodeMessage } from '../src/node/node-messages.js';
 import { StoppedError, TimeoutError } from '../src/node/errors.js';
 import { MemoryStorage } from '../src/node/memory-storage.js';
+import type { StorageSizes } from '../src/node/storage.js';
 import { realTimers } from '../src/node/timers.js';
 import { FakeTimers, flush } from './helpers/fake-timers.js';
 import { MemoryNetwork } from '../src/node/memory-transport.js';
@@ -530,5 +531,52 @@ describe('RaftNode on real timers (outcomes only)', () => {
     await c.stopAll();
     const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout');
     assert.equal(timers.length, 0, `no timer left after stop (${timers.length})`);
+  });
+});
+
+describe('RaftNode: when to compact (Raft thesis §5.1.1)', () => {
+  /** MemoryStorage that reports sizes the test sets, and counts compactions. */
+  class SizedStorage extends MemoryStorage {
+    reported: StorageSizes | undefined = undefined;
+    compactions = 0;
+    sizes?: () => StorageSizes = () => this.reported!;
+    override async compact(snapshot: Parameters<MemoryStorage['compact']>[0]): Promise<void> {
+      this.compactions++;
+      return super.compact(snapshot);
+    }
+  }
+
+  async function lone(storage: SizedStorage, clock: FakeTimers): Promise<Node> {
+    const node: Node = new RaftNode({ id: 'a', voters: ['a'], storage, transport: new MemoryNetwork().transport('a'), stateMachine: new Kv(), timers: clock, tickMs: TICK, electionTicks: ELECTION_TICKS, snapshotEvery: 5 });
+    await node.start();
+    await clock.advance(3 * ELECTION_TICKS * TICK);
+    assert.ok(node.isLeader, 'a lone voter leads');
+    return node;
+  }
+  const write = async (node: Node, clock: FakeTimers, n: number) => {
+    for (let i = 0; i < n; i++) { const p = node.propose(put('k', `v${i}`)); await clock.advance(TICK); await p; }
+  };
+
+  it('without sizes from storage: every snapshotEvery entries', async () => {
+    const clock = new FakeTimers();
+    const storage = new SizedStorage();
+    storage.sizes = undefined;
+    const node = await lone(storage, clock);
+    await write(node, clock, 12);
+    assert.equal(storage.compactions, 2, 'twelve entries (and the leader\'s empty one) past two marks of five');
+    await node.stop();
+  });
+
+  it('with sizes: only once the log written since the last snapshot is as large as that snapshot', async () => {
+    const clock = new FakeTimers();
+    const storage = new SizedStorage();
+    storage.reported = { logBytes: 100, snapshotBytes: 1_000 };
+    const node = await lone(storage, clock);
+    await write(node, clock, 12);
+    assert.equal(storage.compactions, 0, 'a small log next to a big snapshot: no compaction however many entries');
+    storage.reported = { logBytes: 1_000, snapshotBytes: 1_000 };
+    await write(node, clock, 1);
+    assert.equal(storage.compactions, 1, 'the log caught up with the snapshot: compacted');
+    await node.stop();
   });
 });

@@ -62,7 +62,13 @@ export interface RaftNodeOptions<C = unknown, R = unknown, Q = unknown, A = unkn
   electionTicks?: number;
   /** Default 1 tick. */
   heartbeatTicks?: number;
-  /** Compact the log once this many entries were applied since the last snapshot; default 10 000. */
+  /**
+   * Compact the log once this many entries were applied since the last snapshot; default 10 000. With a
+   * storage that reports its sizes (`Storage.sizes`, e.g. FileStorage), also wait until the log written since
+   * the last snapshot is at least as large as that snapshot (Raft thesis §5.1.1): a snapshot writes the
+   * whole state, so for a large state a fixed entry count would spend most of the disk and CPU on
+   * snapshots; with the size rule their cost stays proportional to the log, whatever the state's size.
+   */
   snapshotEvery?: number;
   /** Proposals, reads, membership changes and transfers fail with {@link TimeoutError} after this; default 5 election timeouts. */
   proposalTimeoutMs?: number;
@@ -798,7 +804,7 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
       this.emit('updated', this.applied);
     }
     this.observeRole(rd, prevTerm);
-    if (this.applied - this.snapIndex >= this.snapshotEvery && !this.compacting) this.compacting = this.compact();
+    if (!this.compacting && this.compactionDue()) this.compacting = this.compact();
   }
 
   /** Sends a Ready's messages (first: followers need not wait for our state machine), applies, answers reads. */
@@ -896,6 +902,12 @@ export class RaftNode<C = unknown, R = unknown, Q = unknown, A = unknown>
     }
     // A new leader is known: what waited for one, or went to the old one, is sent again at once.
     if (rd.leader !== null && rd.leader !== prevLeader) this.retryPending(true);
+  }
+
+  private compactionDue(): boolean {
+    if (this.applied - this.snapIndex < this.snapshotEvery) return false;
+    const sizes = this.opts.storage.sizes?.();
+    return sizes === undefined || sizes.logBytes >= sizes.snapshotBytes;
   }
 
   /**

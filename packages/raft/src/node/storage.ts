@@ -37,4 +37,17 @@ export interface Storage {
   compact(snapshot: Snapshot): Promise<void>;
   /** Releases resources; no call follows. */
   close(): Promise<void>;
+  /**
+   * Optional: bytes written to the log since the newest snapshot, and that snapshot's size. With it, a node
+   * compacts only once the log has grown as large as its last snapshot (see `RaftNodeOptions.snapshotEvery`).
+   */
+  sizes?(): StorageSizes;
+}
+
+/** What {@link Storage.sizes} reports. */
+export interface StorageSizes {
+  /** Bytes of log records written since the newest snapshot was installed (or since the start). */
+  logBytes: number;
+  /** Bytes of the newest snapshot; 0 when there is none. */
+  snapshotBytes: number;
 }
