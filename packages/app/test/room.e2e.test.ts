@@ -272,6 +272,46 @@ describe('the room app in Chromium', { skip }, () => {
     for (const p of two) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
   });
 
+  it('the leader\'s renderer crashes (no pagehide): the two others elect a new leader and chat on', async () => {
+    const peers: Peer[] = [];
+    for (const name of ['Uma', 'Vic', 'Wes']) {
+      const p = await Peer.open(browser, server, name);
+      open.push(p);
+      peers.push(p);
+      await p.join('e2e-crash');
+    }
+    const ids = await Promise.all(peers.map((p) => p.peerId()));
+    const leaderId = await waitForOneCluster(peers, ids);
+    await Promise.all(peers.map((p) => p.send(`${p.name} before the crash`)));
+    const committed = (p: Peer, n: number) => p.page.waitForFunction((n) => {
+      const lis = Array.from(document.querySelectorAll('#messages li'));
+      return lis.length === n && lis.every((li) => li.getAttribute('data-status') === 'committed');
+    }, n, WAIT);
+    for (const p of peers) await committed(p, 3);
+    const before = (await peers[0]!.read()).messages.map((m) => m.id);
+    const gone = peers[ids.indexOf(leaderId)]!;
+    const rest = peers.filter((p) => p !== gone);
+    // Kills the renderer: no unload handler, no goodbye; the others notice only through silence.
+    const cdp = await gone.context.newCDPSession(gone.page);
+    const crashed = gone.page.waitForEvent('crash', WAIT);
+    // Not awaited: the session dies with the renderer, so the command is never answered.
+    void cdp.send('Page.crash').catch(() => {});
+    await crashed;
+    // While the crashed peer is still a voter, two of three are a majority: the chat goes on at once.
+    await Promise.all(rest.map((p) => p.send(`${p.name} after the crash`)));
+    for (const p of rest) await committed(p, 5);
+    const views = await Promise.all(rest.map((p) => p.read()));
+    for (const [i, v] of views.entries()) {
+      assert.notEqual(v.leader, leaderId, `${rest[i]!.name} follows a new leader`);
+      assert.deepEqual(v.messages.slice(0, 3).map((m) => m.id), before, `${rest[i]!.name} kept the messages committed before the crash`);
+      assert.deepEqual(v.messages.map((m) => m.id), views[0]!.messages.map((m) => m.id), `${rest[i]!.name} agrees on the order`);
+    }
+    // The leader removes the silent peer once its presence leaves or its grace period ends.
+    await waitForOneCluster(rest, ids.filter((id) => id !== leaderId));
+    for (const p of rest) assert.deepEqual(p.errors, [], `${p.name}'s page logged no error`);
+    for (const p of peers) { await p.close(); open.splice(open.indexOf(p), 1); }
+  });
+
   it('a peer joining after 200 messages receives all of them, through a snapshot of the compacted log', async () => {
     const early = [await Peer.open(browser, server, 'Early'), await Peer.open(browser, server, 'Earlier')];
     open.push(...early);
