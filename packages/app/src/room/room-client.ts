@@ -260,7 +260,8 @@ export class RoomClient {
   private chat = new Chat();
   private persistent = true;
   private nodesMade = 0;
-  private phase: RoomPhase = 'joining';
+  /** Set by leave() and on close; until then the phase follows the membership (see computeView). */
+  private closing: 'leaving' | 'left' | null = null;
   private readonly names = new Map<string, string>();
   private readonly pending = new Map<string, Pending>();
   private events: RoomEvent[] = [];
@@ -324,6 +325,8 @@ export class RoomClient {
       this.changed();
     });
     this.hub.on('disconnected', (peer, reason) => {
+      // Our own disconnect() closes every link: nothing the person needs to read about.
+      if (this.closing === 'left') return;
       this.addEvent('peer', reason === 'failed' ? `Lost ${this.nameOf(peer)}; reconnecting` : `${this.nameOf(peer)} left the room`);
       this.changed();
     });
@@ -352,8 +355,6 @@ export class RoomClient {
     this.membership = membership;
     membership.on('state', (state) => {
       this.addEvent('membership', STATE_TEXT[state]);
-      if (state === 'member' && this.phase === 'joining') this.phase = 'live';
-      this.changed();
     });
     membership.on('bootstrap', (reason) => this.addEvent('membership', reason === 'reset' ? 'You restarted the room alone' : 'You founded the room\'s cluster'));
     membership.on('change failed', (action, error, retryInMs) => {
@@ -366,7 +367,6 @@ export class RoomClient {
       this.manager.disconnect();
       throw err;
     }
-    if (membership.state === 'member') this.phase = 'live';
     this.poll = setInterval(() => this.changed(), POLL_MS);
     this.changed();
   }
@@ -381,7 +381,7 @@ export class RoomClient {
     const body = text.trim();
     if (body.length === 0) throw new SendError('empty', 'Write something first.');
     if (body.length > MAX_TEXT_LENGTH) throw new SendError('too_long', `A message is at most ${MAX_TEXT_LENGTH} characters.`);
-    if (this.phase === 'leaving' || this.phase === 'left') throw new SendError('closed', 'You left this room.');
+    if (this.closing) throw new SendError('closed', 'You left this room.');
     const message: ChatMessage = {
       id: `${this.peerId}.${this.nonce}.${++this.sent}`, sender: this.peerId, name: this.name, text: body, sentAt: Date.now(),
     };
@@ -394,7 +394,7 @@ export class RoomClient {
   /** Sends a failed message again, under the same id (so it cannot be applied twice). */
   retry(id: string): void {
     const p = this.pending.get(id);
-    if (!p || p.status !== 'failed' || this.phase === 'leaving' || this.phase === 'left') return;
+    if (!p || p.status !== 'failed' || this.closing) return;
     p.status = 'pending';
     delete p.error;
     this.changed();
@@ -406,8 +406,8 @@ export class RoomClient {
    * configuration, disconnects, and forgets this room's session and Raft state.
    */
   async leave(): Promise<void> {
-    if (this.phase === 'leaving' || this.phase === 'left') return;
-    this.phase = 'leaving';
+    if (this.closing) return;
+    this.closing = 'leaving';
     this.changed();
     try {
       const outcome = await this.membership?.leave();
@@ -426,7 +426,7 @@ export class RoomClient {
    * peer and shows its history at once.
    */
   closeForUnload(): void {
-    if (this.phase === 'left') return;
+    if (this.closing === 'left') return;
     // Its first, synchronous step announces `leaving` on every channel, before the goodbye below.
     void this.membership?.leave();
     this.close();
@@ -435,11 +435,11 @@ export class RoomClient {
   // ---- Internals -------------------------------------------------------------------------------------
 
   private isOpen(): boolean {
-    return this.phase !== 'left';
+    return this.closing !== 'left';
   }
 
   private close(): void {
-    this.phase = 'left';
+    this.closing = 'left';
     if (this.poll !== null) clearInterval(this.poll);
     this.poll = null;
     this.manager.disconnect();
@@ -579,7 +579,7 @@ export class RoomClient {
       voters: st ? [...st.conf.voters] : [],
       learners: st ? [...st.conf.learners] : [],
     };
-    const closed = this.phase === 'left';
+    const closed = this.closing === 'left';
     const links = new Map(closed ? [] : this.manager.peers().map((p) => [p.id, p]));
     const ids = new Set<string>([...links.keys(), ...raft.voters, ...raft.learners]);
     ids.delete(this.peerId);
@@ -599,7 +599,9 @@ export class RoomClient {
       room: this.room,
       peerId: this.peerId,
       name: this.name,
-      phase: this.phase,
+      // A member that finds itself outside the leader's configuration (back after a reload) says `waiting`
+      // until the leader adds it again: joining once more, as far as the person is concerned.
+      phase: this.closing ?? (this.membership?.state === 'member' ? 'live' : 'joining'),
       membership: this.membership?.state ?? null,
       signaling: closed ? 'idle' : this.manager.stats().signaling,
       persistent: this.persistent,
