@@ -6,7 +6,7 @@
  */
 import { useEffect, useId, useLayoutEffect, useRef, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent } from 'react';
 import { MAX_TEXT_LENGTH, SendError, type MessageView, type PeerView, type RaftView, type RoomClient, type RoomEvent, type RoomView } from '../room/index.js';
-import { clockTime, fullTime, initial, rtt, tint } from './format.js';
+import { clockSeconds, clockTime, fullTime, initial, rtt, tint } from './format.js';
 
 function useRoomView(client: RoomClient): RoomView {
   return useSyncExternalStore(client.subscribe, () => client.view);
@@ -252,7 +252,7 @@ function EventLog({ events }: { events: RoomEvent[] }) {
           <ol className="events" id="events" reversed>
             {[...events].reverse().map((e) => (
               <li key={e.seq} className={`event event-${e.kind}`}>
-                <time dateTime={new Date(e.at).toISOString()}>{clockTime(e.at)}</time>
+                <time dateTime={new Date(e.at).toISOString()}>{clockSeconds(e.at)}</time>
                 <span>{e.text}</span>
               </li>
             ))}

@@ -1,10 +1,14 @@
 /** Small formatting helpers shared by the screens. @module */
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const secondsFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 
 /** `14:05`: the message list's time. */
 export const clockTime = (ms: number): string => timeFormat.format(ms);
+
+/** `14:05:09`: the event log's time (elections follow each other within seconds). */
+export const clockSeconds = (ms: number): string => secondsFormat.format(ms);
 
 /** The whole date and time, for a `title` or `dateTime`. */
 export const fullTime = (ms: number): string => fullFormat.format(ms);
