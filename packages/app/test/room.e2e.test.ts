@@ -343,6 +343,40 @@ describe('the room app in Chromium', { skip }, () => {
     for (const p of [...early, late]) { await p.close(); open.splice(open.indexOf(p), 1); }
   });
 
+  it('the signaling server goes away: the page says it is reconnecting, and the chat goes on over the mesh', async () => {
+    // A server of its own, since this test stops it.
+    const own = await startServer({ port: 0, server: { logLevel: 'silent' } });
+    const pair = [await Peer.open(browser, own, 'Sam'), await Peer.open(browser, own, 'Tess')];
+    open.push(...pair);
+    try {
+      for (const p of pair) await p.join('e2e-outage');
+      await waitForOneCluster(pair, await Promise.all(pair.map((p) => p.peerId())));
+      await own.close();
+      for (const p of pair) {
+        await p.page.waitForFunction(() => /Reconnecting to the signaling server/.test(document.querySelector('#room-status')?.textContent ?? ''), null, WAIT);
+      }
+      await Promise.all(pair.map((p) => p.send(`${p.name} without signaling`)));
+      for (const p of pair) {
+        await p.page.waitForFunction(() => {
+          const lis = Array.from(document.querySelectorAll('#messages li'));
+          return lis.length === 2 && lis.every((li) => li.getAttribute('data-status') === 'committed');
+        }, null, WAIT);
+      }
+      for (const p of pair) {
+        const events = await p.page.locator('#events li').allInnerTexts();
+        assert.ok(events.some((e) => /Lost the signaling server/.test(e)), `${p.name}'s event log tells the outage: ${events.join(' | ')}`);
+      }
+      const [a, b] = await Promise.all(pair.map((p) => p.read()));
+      assert.deepEqual(a!.messages.map((m) => m.id), b!.messages.map((m) => m.id), 'both pages show the two messages in one order');
+      await pair[0]!.page.screenshot({ path: join(ARTIFACTS, 'signaling-down.png') });
+      // The signaling client's failed reconnection attempts are logged by the browser as network errors.
+      const ours = (p: Peer) => p.errors.filter((e) => !/WebSocket connection to .* failed/.test(e));
+      for (const p of pair) assert.deepEqual(ours(p), [], `${p.name}'s page logged no error of its own`);
+    } finally {
+      for (const p of pair) { await p.close(); open.splice(open.indexOf(p), 1); }
+    }
+  });
+
   it('a wrong room password is refused with a message on screen', async () => {
     const owner = await Peer.open(browser, server, 'Owner');
     const guest = await Peer.open(browser, server, 'Guest');

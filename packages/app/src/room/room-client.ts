@@ -271,6 +271,7 @@ export class RoomClient {
   /** Distinguishes this page's message ids from those of an earlier page of the same peer. */
   private readonly nonce = Math.random().toString(36).slice(2, 8);
   private lastLeader: string | null = null;
+  private lastSignaling: RoomView['signaling'] = 'connected';
   private readonly listeners = new Set<(view: RoomView) => void>();
   private current: RoomView;
   private refreshQueued = false;
@@ -367,7 +368,10 @@ export class RoomClient {
       this.manager.disconnect();
       throw err;
     }
-    this.poll = setInterval(() => this.changed(), POLL_MS);
+    this.poll = setInterval(() => {
+      this.noteSignaling();
+      this.changed();
+    }, POLL_MS);
     this.changed();
   }
 
@@ -433,6 +437,15 @@ export class RoomClient {
   }
 
   // ---- Internals -------------------------------------------------------------------------------------
+
+  /** Logs the signaling connection going and coming back; the manager reports it only as a state to read. */
+  private noteSignaling(): void {
+    const now = this.manager.stats().signaling;
+    if (now === this.lastSignaling) return;
+    if (now === 'disconnected') this.addEvent('error', 'Lost the signaling server; reconnecting (the mesh keeps working)');
+    else if (now === 'connected' && this.lastSignaling === 'disconnected') this.addEvent('peer', 'Signaling server back');
+    this.lastSignaling = now;
+  }
 
   private isOpen(): boolean {
     return this.closing !== 'left';
