@@ -125,7 +125,7 @@ function MessageList({ view, client }: { view: RoomView; client: RoomClient }) {
     );
   }
   return (
-    <ol className="messages" id="messages" ref={listRef} onScroll={onScroll} aria-label="Messages" tabIndex={0}>
+    <ol className="messages" id="messages" ref={listRef} onScroll={onScroll} aria-label="Messages" aria-live="polite" aria-relevant="additions" tabIndex={0}>
       {view.messages.map((m, i) => (
         <Message key={m.id} m={m} own={m.sender === view.peerId} cont={continues(view.messages[i - 1], m)} onRetry={() => client.retry(m.id)} />
       ))}
