@@ -404,6 +404,24 @@ describe('the room app in Chromium', { skip }, () => {
     assert.deepEqual(owner.errors, [], 'the owner\'s page logged no error');
   });
 
+  it('a shared link to a room that no longer exists says so, and a second Join creates it again', async () => {
+    const p = await Peer.open(browser, server, 'Linda', '/?room=e2e-expired');
+    open.push(p);
+    assert.equal(await p.page.getByLabel('Room', { exact: true }).inputValue(), 'e2e-expired', 'the link fills in the room');
+    await p.page.getByLabel('Your name').fill(p.name);
+    await p.page.getByRole('button', { name: 'Join room' }).click();
+    const alert = p.page.locator('#join-error');
+    await alert.waitFor(WAIT);
+    assert.match(await alert.innerText(), /No room of that name/, 'the page says the room is gone');
+    await p.page.getByRole('button', { name: 'Join room' }).click();
+    await p.page.waitForSelector('#room-status', WAIT);
+    await waitForOneCluster([p], [await p.peerId()]);
+    // The browser itself logs the refused request (404) as a console error; nothing else may appear.
+    assert.deepEqual(p.errors.filter((e) => !/Failed to load resource: the server responded with a status of 404/.test(e)), [], 'no error of the page\'s own');
+    await p.close();
+    open.splice(open.indexOf(p), 1);
+  });
+
   it('two rooms stay isolated', async () => {
     const red = [await Peer.open(browser, server, 'Rosa'), await Peer.open(browser, server, 'Ruben')];
     const blue = [await Peer.open(browser, server, 'Bea')];

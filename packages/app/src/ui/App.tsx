@@ -5,7 +5,7 @@
  * @module
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { browserStore, createRoom, joinRoom, loadSession, RoomError, type RoomClient } from '../room/index.js';
+import { browserStore, createRoom, joinRoom, loadSession, RoomError, RoomNotFoundError, type RoomClient } from '../room/index.js';
 import { JoinScreen, type JoinRequest } from './JoinScreen.js';
 import { RoomScreen } from './RoomScreen.js';
 
@@ -56,7 +56,13 @@ export function App() {
       linkRoom.current = c.room;
       setClient(c);
     } catch (err) {
-      setError(describe(err));
+      if (err instanceof RoomNotFoundError && request.room === linkRoom.current) {
+        // The shared room expired: the next press of Join makes it again, under the same name.
+        linkRoom.current = '';
+        setError(`${err.message} Press “Join room” to create it again.`);
+      } else {
+        setError(describe(err));
+      }
     } finally {
       setBusy(null);
     }
