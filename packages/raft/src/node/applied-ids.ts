@@ -30,6 +30,12 @@ export function isNodeSnapshotData(d: unknown): d is NodeSnapshotData {
 /** Applied proposal ids, oldest evicted first (a Set iterates in insertion order). */
 export class AppliedIds {
   private ids = new Set<string>();
+  /**
+   * The same ids in arrival order, as a ring: evicting the oldest must be O(1). (Taking a Set's first value
+   * is not: V8 skips every deleted slot before it, so a full window made each add scan up to its capacity.)
+   */
+  private ring: string[] = [];
+  private head = 0;
   constructor(private readonly capacity = 100_000) {}
 
   has(id: string): boolean {
@@ -37,20 +43,27 @@ export class AppliedIds {
   }
 
   add(id: string): void {
+    if (this.ids.has(id)) return;
     this.ids.add(id);
-    if (this.ids.size > this.capacity) {
-      const oldest = this.ids.values().next().value as string;
-      this.ids.delete(oldest);
+    if (this.ring.length < this.capacity) {
+      this.ring.push(id);
+      return;
     }
+    this.ids.delete(this.ring[this.head]!);
+    this.ring[this.head] = id;
+    this.head = (this.head + 1) % this.capacity;
   }
 
   /** The ids, oldest first, for a snapshot. */
   toArray(): string[] {
-    return [...this.ids];
+    return [...this.ring.slice(this.head), ...this.ring.slice(0, this.head)];
   }
 
   /** Replaces the record with a snapshot's. */
   reset(ids: readonly string[]): void {
-    this.ids = new Set(ids);
+    this.ids = new Set();
+    this.ring = [];
+    this.head = 0;
+    for (const id of ids) this.add(id);
   }
 }
