@@ -6,27 +6,19 @@
 import { Rng } from '@raftrtc/raft/testing';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryStorage, RaftNode, TimeoutError, type Entry, type StateMachine } from '@raftrtc/raft';
+import { MemoryStorage, RaftNode, TimeoutError } from '@raftrtc/raft';
 import { FakeTimers } from '../../raft/test/helpers/fake-timers.js';
 import { MemoryMesh } from '../src/raft/memory-mesh.js';
 import type { MembershipAction } from '../src/raft/membership-plan.js';
 import { MeshHub } from '../src/raft/mesh-link.js';
 import { RoomMembership, RoomMembershipStateError, seededStorage, type RoomMembershipOptions } from '../src/raft/room-membership.js';
+import { Chat, type ChatNode } from './chat-fixture.ts';
 
 const TICK = 10;
 const GRACE = 500;
 /** A grace period no test waits out: a removal seen with it did not wait for the grace period. */
 const FOREVER = 3_600_000;
 
-/** The room's replicated state: the chat log. */
-class Chat implements StateMachine<string, number> {
-  log: string[] = [];
-  apply(text: string, _e: Entry): number { return this.log.push(text); }
-  snapshot(): unknown { return [...this.log]; }
-  restore(data: unknown): void { this.log = [...(data as string[])]; }
-}
-
-type ChatNode = RaftNode<string, number>;
 
 interface Peer {
   id: string;

@@ -5,24 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { MemoryStorage, RaftNode, type Entry, type StateMachine } from '@raftrtc/raft';
+import { MemoryStorage, RaftNode } from '@raftrtc/raft';
 import type { RaftRtcServer } from '@raftrtc/server';
 import { WebRTCManager } from '../src/index.ts';
 import { MeshHub } from '../src/raft/mesh-link.ts';
 import { RoomMembership } from '../src/raft/room-membership.ts';
 import { nodeOptions, releaseNodeDataChannel, startSignaling, token, waitFor } from './helpers.ts';
+import { Chat, type ChatNode } from './chat-fixture.ts';
 
 after(releaseNodeDataChannel);
 
-/** The room's replicated state: the chat log. */
-class Chat implements StateMachine<string, number> {
-  log: string[] = [];
-  apply(text: string, _e: Entry): number { return this.log.push(text); }
-  snapshot(): unknown { return [...this.log]; }
-  restore(data: unknown): void { this.log = [...(data as string[])]; }
-}
-
-type ChatNode = RaftNode<string, number>;
 
 interface RoomPeer {
   name: string;

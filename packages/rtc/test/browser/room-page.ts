@@ -7,20 +7,12 @@
  * `/?room=<room>&name=<name>` it joins by itself, with Raft, for poking at by hand.
  * @module
  */
-import { MemoryStorage, RaftNode, type Entry, type StateMachine } from '@raftrtc/raft';
+import { MemoryStorage, RaftNode } from '@raftrtc/raft';
 import type { TokenResponse } from '@raftrtc/server'; // a type only: nothing of the server is bundled
 import { DEFAULT_LIMITS, MeshHub, RoomMembership, WebRTCManager } from '../../src/index.ts';
 import type { JoinOptions, JoinTimeline, RoomPageApi, RoomSnapshot, RoomWindow } from './room-api.ts';
+import { Chat, type ChatNode } from '../chat-fixture.ts';
 
-/** The room's replicated state: the chat log. */
-class Chat implements StateMachine<string, number> {
-  log: string[] = [];
-  apply(text: string, _e: Entry): number { return this.log.push(text); }
-  snapshot(): unknown { return [...this.log]; }
-  restore(data: unknown): void { this.log = [...(data as string[])]; }
-}
-
-type ChatNode = RaftNode<string, number>;
 
 /** Ping and pong on the Raft slot of mesh-only pages (no Raft node there to mistake them for its own). */
 interface Ping { ping: number; pad: string }
