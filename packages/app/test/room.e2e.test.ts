@@ -302,13 +302,14 @@ describe('the room app in Chromium', { skip }, () => {
     for (const p of peers) { await p.close(); open.splice(open.indexOf(p), 1); }
   });
 
-  it('a peer joining after 200 messages receives all of them, through a snapshot of the compacted log', async () => {
-    const early = [await Peer.open(browser, server, 'Early'), await Peer.open(browser, server, 'Earlier')];
+  it('a fourth peer joining after 200 messages receives all of them, through a snapshot of the compacted log', async () => {
+    const early = [await Peer.open(browser, server, 'Early'), await Peer.open(browser, server, 'Earlier'), await Peer.open(browser, server, 'Earliest')];
     open.push(...early);
     for (const p of early) await p.join('e2e-late');
     const earlyIds = await Promise.all(early.map((p) => p.peerId()));
     await waitForOneCluster(early, earlyIds);
-    await Promise.all(early.map(async (p) => { for (let i = 1; i <= 100; i++) await p.send(`${p.name} #${i}`); }));
+    // 67 + 67 + 66 = 200, sent concurrently from the three.
+    await Promise.all(early.map(async (p, k) => { for (let i = 1; i <= (k < 2 ? 67 : 66); i++) await p.send(`${p.name} #${i}`); }));
     const all200 = (p: Peer) => p.page.waitForFunction(() => {
       const lis = Array.from(document.querySelectorAll('#messages li'));
       return lis.length === 200 && lis.every((li) => li.getAttribute('data-status') === 'committed');
