@@ -454,5 +454,17 @@ describe('the room app in Chromium', { skip }, () => {
     await alone.page.waitForFunction((id) => document.querySelector(`#peers li[data-peer-id="${id}"]`)?.getAttribute('data-role') === 'follower', second, WAIT);
     assert.deepEqual(errors, [], 'the second tab logged no error');
     assert.deepEqual(alone.errors, [], 'the first tab logged no error');
+
+    // The browser's session is the second tab's now: once the first tab is gone for good, its database is
+    // an orphan, and the next join in this browser deletes it (the second tab's own stays).
+    const raftDatabases = () => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? '').filter((n) => n.startsWith('raftrtc.e2e-blue.')).sort());
+    assert.deepEqual(await raftDatabases(), [`raftrtc.e2e-blue.${first}`, `raftrtc.e2e-blue.${second}`].sort(), 'one database per peer while both tabs are open');
+    await alone.page.close();
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('#messages li[data-status="committed"]').length === 1, null, WAIT);
+    // The sweep runs after the join resolves: poll for it (waitForFunction takes no async predicate).
+    for (const deadline = Date.now() + WAIT.timeout; (await raftDatabases()).length > 1 && Date.now() < deadline;) await page.waitForTimeout(100);
+    assert.deepEqual(await raftDatabases(), [`raftrtc.e2e-blue.${second}`], 'the closed tab\'s database was swept; the live peer\'s kept');
+    assert.deepEqual(errors, [], 'the second tab logged no error across the reload');
   });
 });

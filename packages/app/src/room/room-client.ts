@@ -144,6 +144,9 @@ const errorText = (e: unknown): string => (e instanceof Error ? e.message : Stri
 const short = (id: string | null): string => (id === null ? 'nobody' : id.slice(0, 6));
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The Web Lock a tab holds while it is a room's peer. */
+const peerLockName = (room: string, peerId: string): string => `raftrtc.peer.${room}.${peerId}`;
+
 /** The IndexedDB database of a peer's Raft state in a room. */
 export const databaseName = (room: string, peerId: string): string => `raftrtc.${room}.${peerId}`;
 
@@ -207,10 +210,35 @@ export async function joinRoom(options: JoinRoomOptions): Promise<RoomClient> {
     }
     const client = new RoomClient(origin, room, name, answer, store, options.raft ?? {}, release ?? (() => {}));
     await client.start();
+    void sweepOrphanedDatabases(room, answer.peerId, store);
     return client;
   } catch (err) {
     release?.();
     throw err;
+  }
+}
+
+/**
+ * Deletes this room's Raft databases that no one will open again: not this peer's, not the one the stored
+ * session would come back as, and not one another tab is using right now (it holds that peer's Web Lock).
+ * They are left behind by a tab that closed for good after another tab of the browser took over the
+ * session. Best effort: without `indexedDB.databases()` or Web Locks nothing is deleted.
+ */
+async function sweepOrphanedDatabases(room: string, self: string, store: KeyValueStore | null): Promise<void> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks || typeof indexedDB === 'undefined' || typeof indexedDB.databases !== 'function') return;
+  try {
+    const prefix = databaseName(room, '');
+    const keep = new Set([self, loadSession(store, room)?.peerId]);
+    for (const { name } of await indexedDB.databases()) {
+      const peerId = name?.startsWith(prefix) ? name.slice(prefix.length) : null;
+      if (peerId === null || keep.has(peerId)) continue;
+      await locks.request(peerLockName(room, peerId), { ifAvailable: true }, async (lock) => {
+        if (lock) await IndexedDBStorage.destroy(name!);
+      });
+    }
+  } catch {
+    // Only space is at stake.
   }
 }
 
@@ -226,7 +254,7 @@ function lockPeer(room: string, peerId: string): Promise<(() => void) | null> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   if (!locks) return Promise.resolve(() => {});
   return new Promise((resolve) => {
-    void locks.request(`raftrtc.peer.${room}.${peerId}`, { ifAvailable: true }, (lock) => {
+    void locks.request(peerLockName(room, peerId), { ifAvailable: true }, (lock) => {
       if (!lock) {
         resolve(null);
         return undefined;
