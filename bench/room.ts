@@ -202,11 +202,11 @@ async function joinRoom(browser: Browser, server: RunningServer, room: string, c
 /**
  * Every page runs `roomBench.run` with the same arguments (tag `<tag>.<page>`); then every page must show every
  * message committed. Returns, per page, send → committed latencies of all messages sent in `[from, to]`
- * (page wall clock), and how many committed on that page in that window.
+ * (page wall clock), and how many committed on that page in that window and in its first half.
  */
 async function sendFromAll(
   peers: readonly Peer[], tag: string, count: number, inFlight: number, startAt: number, until: number, from: number, to: number,
-): Promise<{ latencies: number[]; committedInWindow: number }[]> {
+): Promise<{ latencies: number[]; committedInWindow: number; committedInFirstHalf: number }[]> {
   await Promise.all(peers.map((p, i) => p.page.evaluate(
     ([tag, count, inFlight, startAt, until]) => (globalThis as unknown as InPage).roomBench.run(tag, count, inFlight, startAt, until),
     [`${tag}.${i}`, count, inFlight, startAt, until] as const,
@@ -220,8 +220,8 @@ async function sendFromAll(
     await p.page.waitForFunction((texts) => texts.every((t) => (globalThis as unknown as InPage).roomBench.committed.has(t)), texts, { ...WAIT, polling: 200 });
     const committed = new Map(await p.page.evaluate((tag) => [...(globalThis as unknown as InPage).roomBench.committed].filter(([text]) => text.startsWith(`${tag}.`)), tag));
     const latencies = [...sent].filter(([, t]) => t >= from && t <= to).map(([text, t]) => committed.get(text)! - t);
-    const committedInWindow = [...committed.values()].filter((t) => t >= from && t <= to).length;
-    return { latencies, committedInWindow };
+    const inWindow = [...committed.values()].filter((t) => t >= from && t <= to);
+    return { latencies, committedInWindow: inWindow.length, committedInFirstHalf: inWindow.filter((t) => t < (from + to) / 2).length };
   }));
 }
 
@@ -253,7 +253,11 @@ async function benchThroughput(peers: readonly Peer[], leader: string, seconds: 
   const all = perPage.flatMap((p) => p.latencies);
   emit({
     bench: 'room', phase: 'throughput', peers: n, summary: true, inFlight, seconds,
-    messagesPerSec: sig(Math.min(...rates)), p50Ms: sig(quantile(all, 0.5)), p99Ms: sig(quantile(all, 0.99)), load1: sig(loadavg()[0]!),
+    messagesPerSec: sig(Math.min(...rates)),
+    // The list grows by every commit and the room screen renders all of it: a falling second half says so.
+    firstHalfPerSec: sig(Math.min(...perPage.map((p) => p.committedInFirstHalf)) / (seconds / 2)),
+    secondHalfPerSec: sig(Math.min(...perPage.map((p) => p.committedInWindow - p.committedInFirstHalf)) / (seconds / 2)),
+    p50Ms: sig(quantile(all, 0.5)), p99Ms: sig(quantile(all, 0.99)), load1: sig(loadavg()[0]!),
   });
 }
 
