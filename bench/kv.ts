@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emit, listOption, numberOption as numOption, type BenchOptions } from './lib/measure.js';
+import { median, quantile } from './lib/stats.js';
 
 const HOST = '127.0.0.1';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -255,11 +256,6 @@ function startLoad(sys: System, concurrency: number, onDone?: (at: number, sentA
   return load;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 0.5);
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 const CLOCK_TICKS_PER_SEC = 100;
@@ -297,9 +293,9 @@ async function measure(sys: System, concurrency: number, seconds: number, warmup
   const errorsAtEnd = load.errors;
   await load.stop();
   const window = load.done.filter((d) => d.at >= start && d.at < end);
-  const lat = window.map((d) => d.ms).sort((a, b) => a - b);
+  const lat = window.map((d) => d.ms);
   return {
-    writesPerSec: window.length / seconds, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99),
+    writesPerSec: window.length / seconds, p50Ms: quantile(lat, 0.5), p99Ms: quantile(lat, 0.99),
     cpuMsPerKWrite: window.length > 0 ? (cpuUsed * 1000) / window.length : NaN, errors: errorsAtEnd,
   };
 }

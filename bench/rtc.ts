@@ -23,13 +23,14 @@
  * the bench re-runs itself inside a fresh one (`unshare -n`, as root), as `scripts/test.mjs` does for tests.
  * @module
  */
-import { spawnSync } from 'node:child_process';
-import { loadavg, networkInterfaces } from 'node:os';
+import { loadavg } from 'node:os';
 import type { Browser } from 'playwright-core';
 import type { RaftRtcServer } from '@raftrtc/server';
 import type { RoomPage } from '../packages/rtc/test/browser/harness.js';
 import type { RoomWindow } from '../packages/rtc/test/browser/room-api.js';
 import { emit, listOption, numberOption, sig, type BenchOptions } from './lib/measure.js';
+import { loopbackOnly, rerunIsolated } from './lib/netns.js';
+import { median, quantile } from './lib/stats.js';
 
 /**
  * The room page's harness, imported by {@link run} once it knows it runs from the sources: the harness pulls
@@ -43,37 +44,6 @@ const HANG_MS = 60_000;
 
 /** A ping's padding: framed, the ping is about 150 bytes, the size of a small Raft message (a heartbeat). */
 const PING_PAD_CHARS = 100;
-
-/** Whether this process sees only loopback interfaces (with `lo` up): WebRTC cannot leave the machine. */
-function loopbackOnly(): boolean {
-  const addresses = Object.values(networkInterfaces()).flat();
-  return addresses.length > 0 && addresses.every((a) => a?.internal === true);
-}
-
-/** Runs this bench again inside a fresh network namespace whose only interface is `lo`. */
-function rerunIsolated(options: BenchOptions): void {
-  const root = process.getuid?.() === 0;
-  if (!root || spawnSync('unshare', ['-n', 'true']).status !== 0) {
-    throw new Error('bench rtc needs a loopback-only network namespace: run it as root (it re-runs itself under unshare -n), or inside one');
-  }
-  const args = Object.entries(options).map(([k, v]) => `--${k}=${v}`);
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...process.execArgv, process.argv[1]!, 'rtc', ...args], {
-    stdio: 'inherit', env: { ...process.env, BENCH_CHILD: '1' },
-  });
-  if (r.status !== 0) throw new Error(`bench rtc in its network namespace failed (${r.status ?? r.signal})`);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** The `q` quantile (nearest rank) of `xs`. */
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
 
 async function openPages(browser: Browser, server: RaftRtcServer, count: number): Promise<RoomPage[]> {
   const pages: RoomPage[] = [];
@@ -176,7 +146,7 @@ export async function run(options: BenchOptions): Promise<void> {
     return;
   }
   if (!loopbackOnly()) {
-    rerunIsolated(options);
+    rerunIsolated('rtc', options);
     return;
   }
   const peerCounts = listOption(options, 'peers', [3, 6]);
