@@ -21,7 +21,7 @@
  * clocks (`performance.timeOrigin + performance.now()`), comparable across the pages of one browser, read by a
  * `MutationObserver` when the DOM changes: what a person would see, React's rendering included.
  *
- * Options: `--peers=3,5 --messages=40 --seconds=10 --in-flight=4 --kills=5 --kill=crash`.
+ * Options: `--peers=3,5 --messages=40 --seconds=10 --in-flight=16 --kills=5 --kill=crash`.
  * WebRTC must stay on loopback: like bench/rtc.ts, the bench re-runs itself inside a fresh loopback-only
  * network namespace (`unshare -n`, as root) unless it already runs in one.
  * @module
@@ -332,7 +332,7 @@ export async function run(options: BenchOptions): Promise<void> {
   const peerCounts = listOption(options, 'peers', [3, 5]);
   const messages = numberOption(options, 'messages', 40);
   const seconds = numberOption(options, 'seconds', 10);
-  const inFlight = numberOption(options, 'in-flight', 4);
+  const inFlight = numberOption(options, 'in-flight', 16);
   const kills = numberOption(options, 'kills', 5);
   const how = options.kill ?? 'crash';
   if (how !== 'crash' && how !== 'close') throw new RangeError(`--kill is crash or close, not ${how}`);
