@@ -23,15 +23,16 @@
  *
  * Options: `--peers=3,5 --messages=40 --seconds=10 --in-flight=16 --kills=5 --kill=crash`.
  * WebRTC must stay on loopback: like bench/rtc.ts, the bench re-runs itself inside a fresh loopback-only
- * network namespace (`unshare -n`, as root) unless it already runs in one.
+ * network namespace (`lib/netns.ts`: `unshare -n`, as root) unless it already runs in one.
  * @module
  */
-import { spawnSync } from 'node:child_process';
-import { loadavg, networkInterfaces } from 'node:os';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { RunningServer } from '../apps/web/src/server.js';
 import { emit, listOption, numberOption, sig, type BenchOptions } from './lib/measure.js';
+import { loopbackOnly, rerunIsolated } from './lib/netns.js';
+import { median, quantile } from './lib/stats.js';
 
 /** A hang guard for waits on the browser, not a bound on any figure. */
 const WAIT = { timeout: 60_000, polling: 20 };
@@ -120,36 +121,6 @@ const INSTRUMENT = `(() => {
   };
   globalThis.roomBench = { now, sent, committed, leaders, send, run };
 })()`;
-
-/** Whether this process sees only loopback interfaces: WebRTC cannot leave the machine. */
-function loopbackOnly(): boolean {
-  const addresses = Object.values(networkInterfaces()).flat();
-  return addresses.length > 0 && addresses.every((a) => a?.internal === true);
-}
-
-/** Runs this bench again inside a fresh network namespace whose only interface is `lo` (as bench/rtc.ts). */
-function rerunIsolated(options: BenchOptions): void {
-  if (process.getuid?.() !== 0 || spawnSync('unshare', ['-n', 'true']).status !== 0) {
-    throw new Error('bench room needs a loopback-only network namespace: run it as root (it re-runs itself under unshare -n), or inside one');
-  }
-  const args = Object.entries(options).map(([k, v]) => `--${k}=${v}`);
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...process.execArgv, process.argv[1]!, 'room', ...args], {
-    stdio: 'inherit', env: { ...process.env, BENCH_CHILD: '1' },
-  });
-  if (r.status !== 0) throw new Error(`bench room in its network namespace failed (${r.status ?? r.signal})`);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** The `q` quantile (nearest rank) of `xs`. */
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
 
 /** One person: the app in its own browser context, joined to a room, instrumented. */
 class Peer {
@@ -326,7 +297,7 @@ export async function run(options: BenchOptions): Promise<void> {
     return;
   }
   if (!loopbackOnly()) {
-    rerunIsolated(options);
+    rerunIsolated('room', options);
     return;
   }
   const peerCounts = listOption(options, 'peers', [3, 5]);
