@@ -26,6 +26,8 @@
  * network namespace (`lib/netns.ts`: `unshare -n`, as root) unless it already runs in one.
  * @module
  */
+// Callbacks handed to the pages read the DOM; bench/tsconfig.build.json has no DOM lib of its own.
+/// <reference lib="dom" />
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -124,7 +126,7 @@ const INSTRUMENT = `(() => {
 
 /** One person: the app in its own browser context, joined to a room, instrumented. */
 class Peer {
-  private constructor(readonly name: string, readonly context: BrowserContext, readonly page: Page, readonly id: string) {}
+  private constructor(readonly context: BrowserContext, readonly page: Page, readonly id: string) {}
 
   /** Opens the app, joins `room` through the join form, and installs {@link INSTRUMENT} once the room shows. */
   static async join(browser: Browser, server: RunningServer, room: string, name: string): Promise<Peer> {
@@ -138,7 +140,7 @@ class Peer {
     await page.waitForSelector('#room-status', WAIT);
     await page.evaluate(INSTRUMENT);
     const id = await page.$eval('#peers li:first-child', (li) => li.getAttribute('data-peer-id') ?? '');
-    return new Peer(name, context, page, id);
+    return new Peer(context, page, id);
   }
 
   close(): Promise<void> {
