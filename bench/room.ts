@@ -227,7 +227,7 @@ async function benchThroughput(peers: readonly Peer[], leader: string, seconds: 
   emit({
     bench: 'room', phase: 'throughput', peers: n, summary: true, inFlight, seconds,
     messagesPerSec: sig(Math.min(...rates)),
-    // The list grows by every commit and the room screen renders all of it: a falling second half says so.
+    // The list grows by every commit and the room screen renders all of it: the halves show whether that slows the room.
     firstHalfPerSec: sig(Math.min(...perPage.map((p) => p.committedInFirstHalf)) / (seconds / 2)),
     secondHalfPerSec: sig(Math.min(...perPage.map((p) => p.committedInWindow - p.committedInFirstHalf)) / (seconds / 2)),
     p50Ms: sig(quantile(all, 0.5)), p99Ms: sig(quantile(all, 0.99)), load1: sig(loadavg()[0]!),
