@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../../../apps/web/src/server.js';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../../../scripts/lib/chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../../../scripts/lib/chromium.js';
 
 const skip = chromiumMissing;
 

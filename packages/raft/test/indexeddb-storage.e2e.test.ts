@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser, chromiumMissing } from '../../../scripts/lib/chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser, chromiumMissing } from '../../../scripts/lib/chromium.js';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { IndexedDBStorage, StorageUnavailableError } from '../src/node/indexeddb-storage.js';
 import type { StorageState } from '../src/node/storage.js';

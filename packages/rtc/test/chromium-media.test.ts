@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type RaftRtcServer } from '@raftrtc/server';
-import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser, chromiumMissing } from '../../../scripts/lib/chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser, chromiumMissing } from '../../../scripts/lib/chromium.js';
 import type { MediaSnapshot, MediaTestApi } from './media-page.ts';
 import { token } from './helpers.ts';
 

@@ -8,12 +8,12 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser } from '../../../../scripts/lib/chromium.ts';
+import { CHROMIUM, CHROMIUM_ARGS, bundleForBrowser } from '../../../../scripts/lib/chromium.js';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createServer, type RaftRtcServer, type ServerOptions } from '@raftrtc/server';
 import type { JoinOptions, JoinTimeline, RoomSnapshot, RoomWindow } from './room-api.js';
 
-export { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../../../../scripts/lib/chromium.ts';
+export { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../../../../scripts/lib/chromium.js';
 
 const browserDir = dirname(fileURLToPath(import.meta.url));
 
