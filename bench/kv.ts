@@ -17,14 +17,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emit, listOption, numberOption as numOption, type BenchOptions } from './lib/measure.js';
 import { median, quantile } from './lib/stats.js';
+import { HOST, etcdArgs, freePort, type EtcdMember } from '../scripts/lib/etcd.js';
 
-const HOST = '127.0.0.1';
 const here = dirname(fileURLToPath(import.meta.url));
 const KV_MAIN = join(here, '..', 'examples', 'kv', 'src', 'main.ts');
 
@@ -65,17 +64,6 @@ function track(child: ChildProcess, name: string): ChildProcess {
   return child;
 }
 let stopping = false;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // ------------------------------------------------------------------------------------------------- http
 
@@ -163,15 +151,11 @@ async function etcdCluster(root: string, tickMs: number, electionTicks: number, 
   const names = ['e1', 'e2', 'e3'];
   const client = await Promise.all(names.map(() => freePort()));
   const peer = await Promise.all(names.map(() => freePort()));
-  const initial = names.map((n, i) => `${n}=http://${HOST}:${peer[i]}`).join(',');
-  const members: Member[] = names.map((n, i) => ({
-    name: `etcd-${n}`, clientPort: client[i]!, cmd: 'etcd',
-    args: ['--name', n, '--data-dir', join(root, 'etcd', n),
-      '--listen-client-urls', `http://${HOST}:${client[i]}`, '--advertise-client-urls', `http://${HOST}:${client[i]}`,
-      '--listen-peer-urls', `http://${HOST}:${peer[i]}`, '--initial-advertise-peer-urls', `http://${HOST}:${peer[i]}`,
-      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'kv-bench',
-      '--heartbeat-interval', String(tickMs), '--election-timeout', String(tickMs * electionTicks),
-      '--snapshot-count', String(snapshotEvery), '--log-level', 'error'],
+  const etcds: EtcdMember[] = names.map((n, i) => ({ name: n, dataDir: join(root, 'etcd', n), clientPort: client[i]!, peerPort: peer[i]! }));
+  const members: Member[] = etcds.map((e) => ({
+    name: `etcd-${e.name}`, clientPort: e.clientPort, cmd: 'etcd',
+    args: etcdArgs(e, etcds, 'kv-bench', ['--heartbeat-interval', String(tickMs), '--election-timeout', String(tickMs * electionTicks),
+      '--snapshot-count', String(snapshotEvery)]),
   }));
   members.forEach(startMember);
   return {

@@ -8,24 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { etcdArgs, freePort, type EtcdMember } from '../../../scripts/lib/etcd.js';
 import { HOST, http, startCluster, waitFor, type Reply, type TestCluster } from './helpers.js';
 
 const hasEtcd = spawnSync('sh', ['-c', 'command -v etcd']).status === 0;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -67,12 +56,9 @@ describe('examples/kv: the etcd gateway answers as etcd does', { skip: hasEtcd ?
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'raftrtc-etcd-compat-'));
-    etcdPort = await freePort();
-    const peerPort = await freePort();
-    etcd = spawn('etcd', ['--name', 'e1', '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', `http://${HOST}:${etcdPort}`, '--advertise-client-urls', `http://${HOST}:${etcdPort}`,
-      '--listen-peer-urls', `http://${HOST}:${peerPort}`, '--initial-advertise-peer-urls', `http://${HOST}:${peerPort}`,
-      '--initial-cluster', `e1=http://${HOST}:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
+    const self: EtcdMember = { name: 'e1', dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort() };
+    etcdPort = self.clientPort;
+    etcd = spawn('etcd', etcdArgs(self, [self], 'kv-compat'), { stdio: 'ignore' });
     cluster = await startCluster('raftrtc-kv-compat-');
     await waitFor('etcd answering', async () => {
       const r = await http({ host: HOST, port: etcdPort }, 'POST', '/v3/maintenance/status', '{}').catch(() => undefined);
