@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,13 @@ import { crc32 } from '../src/crc32.js';
 import { crashOp, entry, Model, snap } from './fixtures/model.js';
 
 const tempDir = (): Promise<string> => mkdtemp(join(tmpdir(), 'raftrtc-fs-'));
+
+/** Polls `cond` every few ms until it holds, failing with `what` after 30 s. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 5))) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+  }
+}
 
 /** A copy of a live directory, as a crash would leave it (minus the lock, which belongs to the live handle). */
 async function copyOf(dir: string): Promise<string> {
@@ -395,20 +403,30 @@ describe('FileStorage compaction beside saves', () => {
   const bigState = (n: number) => ({ rows: Array.from({ length: n }, (_, i) => `row-${i}-${'x'.repeat(200)}`) });
   const entries = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, 1));
 
-  it('saves go on while a large snapshot is written, and both read back', async () => {
+  it('saves go on while a large snapshot is written, and both read back', { timeout: 60_000 }, async () => {
     const dir = await tempDir();
+    // Hold the snapshot file's fsync until the saves are done: they must not queue behind it. The handle's
+    // file is found through /proc (FileStorage opens its own handles).
+    const proto = await fileHandlePrototype(dir);
+    const original = proto.sync;
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => { openGate = resolve; });
+    let held = false;
+    proto.sync = async function (this: { fd: number }) {
+      if (readlinkSync(`/proc/self/fd/${this.fd}`).endsWith('.compact.tmp')) { held = true; await gate; }
+      return original.call(this);
+    };
     try {
       const s = new FileStorage(dir);
       await s.load();
       await s.save({ hardState: { term: 1, vote: 'a', commit: 100 }, snapshot: null, entries: entries(1, 100) });
-      const order: string[] = [];
-      const compaction = s.compact(snap(100, 1, bigState(100_000))).then(() => order.push('compact'));
-      for (let i = 101; i <= 110; i++) {
-        await s.save({ hardState: { term: 1, vote: 'a', commit: i }, snapshot: null, entries: [entry(i, 1)] });
-        order.push(`save ${i}`);
-      }
+      let compacted = false;
+      const compaction = s.compact(snap(100, 1, bigState(100_000))).then(() => { compacted = true; });
+      for (let i = 101; i <= 110; i++) await s.save({ hardState: { term: 1, vote: 'a', commit: i }, snapshot: null, entries: [entry(i, 1)] });
+      assert.equal(compacted, false, 'ten saves completed while the snapshot was still being written');
+      await until(() => held, 'the snapshot write to reach its fsync');
+      openGate();
       await compaction;
-      assert.equal(order[0], 'save 101', `a save did not wait for the snapshot write (order: ${order.slice(0, 3).join(', ')})`);
       await s.close();
       const st = await loadDir(dir);
       assert.equal(st.snapshot?.index, 100, 'the snapshot is installed');
@@ -416,6 +434,8 @@ describe('FileStorage compaction beside saves', () => {
       assert.equal((st.snapshot?.data as { rows: string[] }).rows.length, 100_000, 'the snapshot reads back whole');
       assert.ok(!(await readdir(dir)).some((n) => n.endsWith('.tmp')), 'no temporary file is left');
     } finally {
+      openGate();
+      proto.sync = original;
       await rm(dir, { recursive: true, force: true });
     }
   });
