@@ -18,11 +18,12 @@ if (stale) {
   execSync('npm run prepare', { cwd: root, stdio: 'inherit' });
 }
 
-// Debian packages the tests start for real: Chromium (browser and WebRTC tests) and etcd (the kv example's
-// etcd gateway is checked against etcd's own answers).
+// Debian packages the tests start for real: Chromium (browser and WebRTC tests), etcd (the kv example's
+// etcd gateway is checked against etcd's own answers) and espeak-ng (speech the voice relay tests stream).
 const TEST_PACKAGES = [
   { pkg: 'chromium', bin: '/usr/bin/chromium' },
   { pkg: 'etcd-server', bin: '/usr/bin/etcd' },
+  { pkg: 'espeak-ng', bin: '/usr/bin/espeak-ng' },
 ];
 if (process.argv.includes('--browser')) {
   const missing = TEST_PACKAGES.filter((p) => !existsSync(p.bin)).map((p) => p.pkg);
