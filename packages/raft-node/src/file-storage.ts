@@ -26,8 +26,7 @@ import { resolve, join } from 'node:path';
 import {
   RaftError, UsageError, type Entry, type HardState, type Snapshot, type Storage, type StorageSizes, type StorageState, type StorageUpdate,
 } from '@raftrtc/raft';
-import { crc32 } from './crc32.js';
-import { crc32InSlices, stringifyInSlices } from './sliced-json.js';
+import { decodeRecord, encodeRecord, encodeRecordInSlices, validRecordAfter } from './records.js';
 
 export interface FileStorageOptions {
   /** A segment is closed and a new one started once it reaches this many bytes. Default 64 MiB. */
@@ -65,7 +64,6 @@ export class StorageLockedError extends RaftError {
   }
 }
 
-const HEADER = 8;
 const KIND_LOG = 1;
 const KIND_SNAPSHOT = 2;
 const SNAPSHOT_FILE = 'snapshot.snap';
@@ -103,43 +101,6 @@ interface Segment {
 
 function segmentName(seq: number, firstIndex: number): string {
   return `log-${String(seq).padStart(16, '0')}-${String(firstIndex).padStart(16, '0')}.seg`;
-}
-
-function frame(kind: number, body: unknown): Buffer {
-  const json = Buffer.from(JSON.stringify(body), 'utf8');
-  const buf = Buffer.allocUnsafe(HEADER + 1 + json.length);
-  buf.writeUInt32LE(1 + json.length, 0);
-  buf[HEADER] = kind;
-  json.copy(buf, HEADER + 1);
-  buf.writeUInt32LE(crc32(buf, HEADER, buf.length, crc32(buf, 0, 4)), 4);
-  return buf;
-}
-
-/** The same record as {@link frame}, built in slices that let the event loop run (for large snapshots). */
-async function frameInSlices(kind: number, body: unknown): Promise<Buffer[]> {
-  const pieces = await stringifyInSlices(body);
-  const head = Buffer.allocUnsafe(HEADER + 1);
-  head.writeUInt32LE(1 + pieces.reduce((n, p) => n + p.length, 0), 0);
-  head[HEADER] = kind;
-  const crc = await crc32InSlices(pieces, crc32(head, HEADER, HEADER + 1, crc32(head, 0, 4)));
-  head.writeUInt32LE(crc, 4);
-  return [head, ...pieces];
-}
-
-/** The record at `offset` if it is whole and its CRC matches, else null. */
-function readRecord(buf: Buffer, offset: number): { kind: number; body: Buffer; end: number } | null {
-  if (offset + HEADER > buf.length) return null;
-  const len = buf.readUInt32LE(offset);
-  if (len < 1 || offset + HEADER + len > buf.length) return null;
-  const end = offset + HEADER + len;
-  if (crc32(buf, offset + HEADER, end, crc32(buf, offset, offset + 4)) !== buf.readUInt32LE(offset + 4)) return null;
-  return { kind: buf[offset + HEADER], body: buf.subarray(offset + HEADER + 1, end), end };
-}
-
-/** Whether any whole, CRC-valid record starts after `offset`: if so, a bad record there is not a torn tail. */
-function validRecordAfter(buf: Buffer, offset: number): boolean {
-  for (let o = offset + 1; o + HEADER < buf.length; o++) if (readRecord(buf, o)) return true;
-  return false;
 }
 
 /**
@@ -254,7 +215,7 @@ export class FileStorage implements Storage {
     let install: LogRecord | null = null;
     if (names.includes(SNAPSHOT_FILE)) {
       const buf = await readFile(join(this.dir, SNAPSHOT_FILE));
-      const rec = readRecord(buf, 0);
+      const rec = decodeRecord(buf, 0);
       // The snapshot file only ever appears whole (fsynced before its rename), so any damage is corruption.
       if (!rec || rec.end !== buf.length || rec.kind !== KIND_SNAPSHOT) {
         throw new StorageCorruptionError(join(this.dir, SNAPSHOT_FILE), 0, 'the snapshot record is damaged');
@@ -301,7 +262,7 @@ export class FileStorage implements Storage {
       const last = si === segs.length - 1;
       let off = 0;
       while (off < buf.length) {
-        const rec = readRecord(buf, off);
+        const rec = decodeRecord(buf, off);
         if (!rec || rec.kind !== KIND_LOG) {
           // Only the one save that was being written at a crash can be incomplete: the last bytes of the last
           // segment, with nothing valid after them. Anything else is damage to acknowledged data.
@@ -387,7 +348,7 @@ export class FileStorage implements Storage {
       if (this.hardState) rec.h = this.hardState;
     }
     if (rec.e !== undefined || rec.h !== undefined) {
-      const buf = frame(KIND_LOG, rec);
+      const buf = encodeRecord(KIND_LOG, rec);
       let done = 0;
       while (done < buf.length) {
         const { bytesWritten } = await this.active!.write(buf, done, buf.length - done, this.activeSize + done);
@@ -417,7 +378,7 @@ export class FileStorage implements Storage {
     const logBytesBefore = this.logBytes;
     const tmp = join(this.dir, SNAPSHOT_FILE + '.compact.tmp');
     let bytes = 0;
-    await this.guard(async () => { bytes = await this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)); });
+    await this.guard(async () => { bytes = await this.writeFileSynced(tmp, await encodeRecordInSlices(KIND_SNAPSHOT, { snapshot, logSeq } satisfies SnapshotRecord)); });
     await this.serial(() => this.guard(async () => {
       // A snapshot installed from the leader meanwhile (always newer: it is past our commit index) voided
       // the log this one was written against.
@@ -444,7 +405,7 @@ export class FileStorage implements Storage {
 
   private async writeSnapshot(snapshot: Snapshot, logSeq: number, install: LogRecord = {}): Promise<void> {
     const tmp = join(this.dir, SNAPSHOT_FILE + '.tmp');
-    const bytes = await this.writeFileSynced(tmp, await frameInSlices(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
+    const bytes = await this.writeFileSynced(tmp, await encodeRecordInSlices(KIND_SNAPSHOT, { snapshot, logSeq, ...install } satisfies SnapshotRecord));
     await this.installSnapshotFile(tmp, logSeq);
     this.snapshotBytes = bytes;
     this.logBytes = 0;

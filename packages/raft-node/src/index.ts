@@ -4,3 +4,4 @@
  */
 export * from './file-storage.js';
 export * from './tcp-transport.js';
+export * from './records.js';
