@@ -4,6 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { ArchiveError, validateArchiveBatch, type FileArchiveStore } from './archive-store.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { JwtError, signJwt, verifyJwt, type JwtClaims } from './jwt.js';
 import type { Logger } from './log.js';
@@ -53,6 +54,20 @@ export interface TokenResponse {
   readonly channel: string;
   readonly peerId: string;
   readonly iceServers: readonly IceServer[];
+  /**
+   * Where the room's leader flushes old messages (`POST`, then reads pages with `GET`), with the
+   * subscription token as a Bearer token; null when this server keeps no archive.
+   */
+  readonly archiveUrl: string | null;
+}
+
+/** The message archive the API serves, if any. */
+export interface ArchiveContext {
+  readonly store: FileArchiveStore;
+  /** Largest archive request body, in bytes (a batch of long messages is far larger than a token request). */
+  readonly maxBodyBytes: number;
+  /** Published in token answers instead of this server's own endpoint: an archive service elsewhere. */
+  readonly url?: string;
 }
 
 /** What the API needs from the server. */
@@ -68,7 +83,14 @@ export interface ApiContext {
   readonly publicUrl: string | undefined;
   readonly trustProxy: boolean;
   readonly clientIp: (req: IncomingMessage) => string;
+  readonly archive: ArchiveContext | null;
 }
+
+/** The archive of one incarnation of a room: a room recreated under the same name starts a new one. */
+export const archiveKey = (room: string, createdAt: number): string => `${room}~${createdAt}`;
+
+/** The most messages one `GET …/archive` returns. */
+export const ARCHIVE_PAGE_MAX = 500;
 
 /** Display names: 1–64 characters after trimming, no control characters. */
 export const MAX_NAME_LENGTH = 64;
@@ -132,10 +154,14 @@ function allow(methods: string, method: string | undefined): void {
 
 /** Creates the handler of every `/api/…` request. */
 export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void> {
-  const wsUrl = (req: IncomingMessage): string => {
-    if (ctx.publicUrl) return ctx.publicUrl;
-    const forwardedHttps = ctx.trustProxy && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https';
-    return `${forwardedHttps ? 'wss' : 'ws'}://${req.headers.host ?? '127.0.0.1'}${WEBSOCKET_PATH}`;
+  /** Whether the client reached us over TLS, as a trusted proxy says. */
+  const secure = (req: IncomingMessage): boolean => ctx.trustProxy && String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https';
+  const host = (req: IncomingMessage): string => req.headers.host ?? '127.0.0.1';
+  const wsUrl = (req: IncomingMessage): string => ctx.publicUrl ?? `${secure(req) ? 'wss' : 'ws'}://${host(req)}${WEBSOCKET_PATH}`;
+
+  const archiveUrl = (req: IncomingMessage, room: string): string | null => {
+    if (!ctx.archive) return null;
+    return ctx.archive.url?.replace('{room}', encodeURIComponent(room)) ?? `${secure(req) ? 'https' : 'http'}://${host(req)}/api/rooms/${encodeURIComponent(room)}/archive`;
   };
 
   const tokensFor = (req: IncomingMessage, room: string, peerId: string, name: string): TokenResponse => {
@@ -149,6 +175,7 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       channel,
       peerId,
       iceServers: ctx.iceServers,
+      archiveUrl: archiveUrl(req, room),
     };
   };
 
@@ -169,19 +196,53 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
    * different peer to the room). The subscription token proves the peer was admitted to this room (password
    * included) and to this incarnation of it; the connection token gives its name.
    */
-  const refreshTokens = (req: IncomingMessage, room: string, body: Record<string, unknown>): TokenResponse => {
-    const conn = verifyIssued(body.token, 'token');
-    const sub = verifyIssued(body.subscriptionToken, 'subscriptionToken');
+  /**
+   * The peer a subscription token admitted to this incarnation of `room` (password included): a token of an
+   * earlier room of the same name, which expired, opens nothing here. Returns its claims.
+   */
+  const admittedPeer = (room: string, subscriptionToken: unknown): JwtClaims & { sub: string } => {
+    const sub = verifyIssued(subscriptionToken, 'subscriptionToken');
     const createdAt = ctx.rooms.createdAt(room);
     if (createdAt === undefined) throw new RoomError('room_not_found', `no room ${room}`);
-    if (typeof conn.sub !== 'string' || conn.sub !== sub.sub || sub.channel !== roomChannel(room)) {
-      throw new ApiError(401, 'invalid_token', 'the tokens are not of one peer of this room');
-    }
-    if (typeof sub.iat !== 'number' || sub.iat < Math.floor(createdAt / 1000)) throw new ApiError(401, 'invalid_token', 'the tokens predate this room');
+    if (typeof sub.sub !== 'string' || sub.channel !== roomChannel(room)) throw new ApiError(401, 'invalid_token', 'the token is not of a peer of this room');
+    if (typeof sub.iat !== 'number' || sub.iat < Math.floor(createdAt / 1000)) throw new ApiError(401, 'invalid_token', 'the token predates this room');
+    return sub as JwtClaims & { sub: string };
+  };
+
+  /**
+   * New tokens for the same peer, so that a client's getToken keeps its peer id (a new one would make it a
+   * different peer to the room). The subscription token proves the peer was admitted to this room; the
+   * connection token gives its name.
+   */
+  const refreshTokens = (req: IncomingMessage, room: string, body: Record<string, unknown>): TokenResponse => {
+    const conn = verifyIssued(body.token, 'token');
+    const sub = admittedPeer(room, body.subscriptionToken);
+    if (conn.sub !== sub.sub) throw new ApiError(401, 'invalid_token', 'the tokens are not of one peer of this room');
     // A refresh is activity: with peers on a Centrifugo cluster this server's hub never sees them.
     ctx.rooms.touch(room);
     const info = conn.info as { name?: unknown } | undefined;
     return tokensFor(req, room, conn.sub, typeof info?.name === 'string' ? info.name : '');
+  };
+
+  /** The archive of this incarnation of `room`, for a request bearing a subscription token of it. */
+  const archiveOf = (req: IncomingMessage, room: string): { archive: ArchiveContext; key: string; peer: string } => {
+    if (!ctx.archive) throw new ApiError(404, 'not_found', 'this server keeps no message archive');
+    const auth = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
+    if (!auth) throw new ApiError(401, 'invalid_token', 'send the room\'s subscription token as "Authorization: Bearer <token>"');
+    const peer = admittedPeer(room, auth[1]).sub;
+    return { archive: ctx.archive, key: archiveKey(room, ctx.rooms.createdAt(room)!), peer };
+  };
+
+  const pageQuery = (req: IncomingMessage): { before: number | undefined; limit: number } => {
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    const int = (name: string, fallback: number | undefined): number | undefined => {
+      const raw = query.get(name);
+      if (raw === null || raw === '') return fallback;
+      const n = Number(raw);
+      if (!Number.isSafeInteger(n) || n < 0) throw new ApiError(400, 'bad_request', `${name} must be a non-negative integer`);
+      return n;
+    };
+    return { before: int('before', undefined), limit: Math.min(int('limit', 100)!, ARCHIVE_PAGE_MAX) };
   };
 
   const issueToken = async (req: IncomingMessage, room: string, body: Record<string, unknown>): Promise<TokenResponse> => {
@@ -238,6 +299,19 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       ctx.log.info('tokens refreshed', { room, peerId: answer.peerId, ip: ctx.clientIp(req) });
       return sendJson(res, 200, answer);
     }
+    if (parts.length === 4 && parts[1] === 'rooms' && parts[3] === 'archive') {
+      allow('GET, HEAD, POST', req.method);
+      const room = roomParam(parts[2]!);
+      const { archive, key, peer } = archiveOf(req, room);
+      if (req.method !== 'POST') {
+        const { before, limit } = pageQuery(req);
+        return sendJson(res, 200, await archive.store.read(key, before, limit));
+      }
+      const body = await readJsonBody(req, archive.maxBodyBytes);
+      const result = await archive.store.append(key, validateArchiveBatch(body.messages));
+      ctx.log.info('messages archived', { room, peerId: peer, ...result });
+      return sendJson(res, 200, result);
+    }
     throw new ApiError(404, 'not_found', `no API at ${pathname}`);
   };
 
@@ -252,6 +326,10 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       const headers: Record<string, string> = err instanceof ApiError ? { ...err.headers } : {};
       if (err instanceof ApiError || err instanceof RoomError) {
         status = err.status;
+        code = err.code;
+        message = err.message;
+      } else if (err instanceof ArchiveError) {
+        status = err.code === 'archive_full' ? 507 : 400;
         code = err.code;
         message = err.message;
       } else {

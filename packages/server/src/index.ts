@@ -16,7 +16,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ClientError, ClientErrors, Disconnects } from './codes.js';
 import { ClientSession, type SessionContext } from './client-session.js';
-import { createApiHandler } from './http-api.js';
+import { FileArchiveStore } from './archive-store.js';
+import { archiveKey, createApiHandler, type ArchiveContext } from './http-api.js';
 import { Hub } from './hub.js';
 import { createLogger } from './log.js';
 import { createServerMetrics } from './metrics.js';
@@ -27,11 +28,12 @@ import { RoomRegistry } from './rooms.js';
 import { ROOM_NAMESPACE } from './signaling-messages.js';
 
 export { ClientError, ClientErrors, DisconnectError, Disconnects, Unsubscribes, type ClientErrorShape, type DisconnectShape } from './codes.js';
-export { ApiError, type ApiErrorCode, type TokenResponse } from './http-api.js';
+export { ARCHIVE_LIMITS, ArchiveError, FileArchiveStore, validateArchiveBatch, type ArchivedMessage, type ArchivePage, type FileArchiveOptions } from './archive-store.js';
+export { ApiError, ARCHIVE_PAGE_MAX, type ApiErrorCode, type TokenResponse } from './http-api.js';
 export { EnvError, serverOptionsFromEnv } from './env.js';
 export { JwtError, signJwt, verifyJwt, type JwtClaims, type JwtFailure } from './jwt.js';
 export type { LogLevel } from './log.js';
-export { DEFAULT_LIMITS, DEFAULT_TIMING, type IceServer, type Limits, type ServerOptions, type Timing } from './options.js';
+export { DEFAULT_LIMITS, DEFAULT_TIMING, type ArchiveOptions, type IceServer, type Limits, type ServerOptions, type Timing } from './options.js';
 export { WEBSOCKET_PATH } from './protocol.js';
 export { RoomError, type RoomErrorCode, type RoomInfo } from './rooms.js';
 export * from './signaling-messages.js';
@@ -93,7 +95,20 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
   const hub = new Hub((channel) => {
     if (channel.startsWith(roomPrefix)) rooms.touch(channel.slice(roomPrefix.length));
   });
-  const rooms = new RoomRegistry({ idleMs: timing.roomIdleMs, peersPerRoom: limits.peersPerRoom, peers: (room) => hub.stats(roomPrefix + room).numUsers });
+  const archive: ArchiveContext | null = options.archive === false ? null : {
+    // Rooms live in this process's memory: archives an earlier process left are of rooms that no longer exist.
+    store: new FileArchiveStore({ dir: options.archive?.dir, maxMessages: options.archive?.maxMessages, fresh: true }),
+    maxBodyBytes: options.archive?.maxBodyBytes ?? 1_048_576,
+    url: options.archive?.url,
+  };
+  const rooms = new RoomRegistry({
+    idleMs: timing.roomIdleMs,
+    peersPerRoom: limits.peersPerRoom,
+    peers: (room) => hub.stats(roomPrefix + room).numUsers,
+    onForget: (room, createdAt) => {
+      archive?.store.drop(archiveKey(room, createdAt)).catch((err: unknown) => log.warn('could not delete an archive', { room, error: String(err) }));
+    },
+  });
   const sessions = new Set<ClientSession>();
   const perIp = new Map<string, number>();
   const postBuckets = new KeyedBuckets(limits.httpRequestsPerSecond, limits.httpBurst);
@@ -139,7 +154,7 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
     },
   };
 
-  const api = createApiHandler({ rooms, secret, iceServers, limits, timing, metrics, log, postBuckets, publicUrl: options.publicUrl, trustProxy: options.trustProxy === true, clientIp });
+  const api = createApiHandler({ rooms, secret, iceServers, limits, timing, metrics, log, postBuckets, publicUrl: options.publicUrl, trustProxy: options.trustProxy === true, clientIp, archive });
 
   const route = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = pathOf(req);
@@ -234,6 +249,7 @@ export function createServer(options: ServerOptions = {}): RaftRtcServer {
         http.closeAllConnections();
         await httpClosed;
         wss.close();
+        await archive?.store.close();
         log.info('closed');
       })();
       return closed;

@@ -79,6 +79,27 @@ export interface ServerOptions {
   readonly publicUrl?: string;
   /** Take the client address from `X-Forwarded-For` and the scheme from `X-Forwarded-Proto` (behind a reverse proxy). */
   readonly trustProxy?: boolean;
+  /**
+   * The message archive rooms' leaders flush old chat messages to (`/api/rooms/:room/archive`); `false`
+   * keeps none (rooms then keep every message in their replicated state). Default: archives in a temporary
+   * directory removed at `close()`.
+   */
+  readonly archive?: ArchiveOptions | false;
+}
+
+/** Options of the message archive. */
+export interface ArchiveOptions {
+  /** Directory of the archive files (default: a temporary one). Files of a previous process are removed at start. */
+  readonly dir?: string;
+  /**
+   * Publish this archive endpoint to clients instead of this server's own (`{room}` is replaced by the room
+   * name); the service there must speak the same API and accept this server's subscription tokens.
+   */
+  readonly url?: string;
+  /** Most messages one room's archive holds. Default 1,000,000. */
+  readonly maxMessages?: number;
+  /** Largest archive request body, in bytes. Default 1 MiB. */
+  readonly maxBodyBytes?: number;
 }
 
 /** The limits used where {@link ServerOptions.limits} sets none. */

@@ -71,6 +71,8 @@ export interface RoomRegistryOptions {
   readonly peersPerRoom: number;
   /** Distinct peers currently subscribed to a room's channel. */
   readonly peers: (room: string) => number;
+  /** Called when an idle room is forgotten (e.g. to delete what was kept for it). */
+  readonly onForget?: (room: string, createdAt: number) => void;
 }
 
 /** The rooms of one server. */
@@ -161,6 +163,7 @@ export class RoomRegistry {
     }
     if (Date.now() - room.lastActive >= this.opts.idleMs) {
       this.rooms.delete(name);
+      this.opts.onForget?.(name, room.createdAt);
       return undefined;
     }
     return room;
