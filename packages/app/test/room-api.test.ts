@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer, type RaftRtcServer } from '@raftrtc/server';
 import type { Entry } from '@raftrtc/raft';
 import { loadSession, refreshToken, requestToken, saveSession, createRoom, type KeyValueStore } from '../src/room/api.ts';
-import { Chat, ChatCommandError, MAX_TEXT_LENGTH, validateChatCommand, type ChatCommand, type ChatMessage } from '../src/room/chat.ts';
+import { ARCHIVED_IDS_KEPT, Chat, ChatCommandError, MAX_ARCHIVE_BATCH, MAX_TEXT_LENGTH, validateChatCommand, type ChatCommand, type ChatMessage } from '../src/room/chat.ts';
 import { InvalidInputError, RoomNotFoundError, SignalingUnavailableError, WrongPasswordError } from '../src/room/errors.ts';
 
 const entry = (index: number): Entry => ({ index, term: 1, type: 'normal', data: null } as Entry);
@@ -53,6 +53,59 @@ describe('Chat state machine', () => {
     assert.deepEqual(copy.messages, c.messages);
     assert.equal(copy.apply(chat(message('b')), entry(4)), 2, 'a message of the snapshot is not applied again');
     assert.throws(() => copy.restore({}), ChatCommandError, 'a snapshot without messages is refused');
+  });
+
+  const archived = (...ids: string[]): ChatCommand => ({ type: 'archived', ids });
+
+  it('archived drops only the oldest run of listed messages; positions keep counting from the room\'s first message', () => {
+    const c = new Chat();
+    for (const id of ['a', 'b', 'c', 'd']) c.apply(chat(message(id)), entry(1));
+    const seen: [string[], number][] = [];
+    c.onArchived = (ms, first) => seen.push([ms.map((m) => m.id), first]);
+    assert.equal(c.apply(archived('a', 'b', 'd'), entry(5)), 2, 'd is not part of the oldest run: it stays');
+    assert.deepEqual(c.messages.map((m) => m.id), ['c', 'd']);
+    assert.equal(c.archivedCount, 2);
+    assert.deepEqual(seen, [[['a', 'b'], 1]], 'observers get the dropped messages and the position of the first');
+    assert.equal(c.apply(archived('a', 'b'), entry(6)), 0, 'archiving again (a new leader re-sends) changes nothing');
+    assert.equal(c.apply(archived('d'), entry(7)), 0, 'a listed id behind an unlisted one stays');
+    assert.equal(c.apply(chat(message('e')), entry(8)), 5, 'the fifth message of the room');
+    assert.equal(c.apply(chat(message('a', 'resent')), entry(9)), 1, 'an archived message re-sent is applied once');
+    assert.deepEqual(c.messages.map((m) => m.id), ['c', 'd', 'e']);
+    for (const bad of [archived(), { type: 'archived', ids: Array.from({ length: MAX_ARCHIVE_BATCH + 1 }, (_, i) => `x${i}`) }, { type: 'archived', ids: [''] }, { type: 'archived' }]) {
+      assert.throws(() => c.apply(bad as ChatCommand, entry(10)), ChatCommandError, JSON.stringify(bad).slice(0, 60));
+    }
+  });
+
+  it('randomized: any mix of messages, re-sends and archiving matches a list model, and survives snapshots (seeded)', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      let x = seed;
+      const rand = (n: number): number => { x = (x * 1103515245 + 12345) % 2147483648; return x % n; };
+      const c = new Chat();
+      const history: string[] = [];
+      let archivedCount = 0;
+      let ids = 0;
+      for (let step = 0; step < 400; step++) {
+        const roll = rand(10);
+        let cmd: ChatCommand;
+        if (roll < 6) cmd = chat(message(`m${ids++}`));
+        else if (roll < 8 && history.length > 0) cmd = chat(message(history[Math.max(0, history.length - 1 - rand(30))]!, 'again'));
+        else cmd = archived(...history.slice(archivedCount, archivedCount + rand(25) + 1).filter(() => rand(8) > 0));
+        if (cmd.type === 'archived' && cmd.ids.length === 0) continue;
+        c.apply(cmd, entry(step + 1));
+        if (cmd.type === 'chat' && !history.slice(Math.max(0, archivedCount - ARCHIVED_IDS_KEPT)).includes(cmd.message.id)) history.push(cmd.message.id);
+        if (cmd.type === 'archived') {
+          const listed = new Set(cmd.ids);
+          while (archivedCount < history.length && listed.has(history[archivedCount]!)) archivedCount++;
+        }
+        assert.deepEqual(c.messages.map((m) => m.id), history.slice(archivedCount), `seed ${seed} step ${step}: live messages`);
+        assert.equal(c.archivedCount, archivedCount, `seed ${seed} step ${step}: archived count`);
+        if (rand(50) === 0) {
+          const copy = new Chat();
+          copy.restore(structuredClone(c.snapshot()));
+          assert.deepEqual(copy.snapshot(), c.snapshot(), `seed ${seed} step ${step}: a snapshot restores the same state`);
+        }
+      }
+    }
   });
 });
 

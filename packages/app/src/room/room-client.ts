@@ -518,8 +518,10 @@ export class RoomClient {
       snapshotEvery: this.tuning.snapshotEvery, proposalTimeoutMs: this.tuning.proposalTimeoutMs,
     });
     node.on('apply', (command) => {
-      this.names.set(command.message.sender, command.message.name);
-      this.pending.delete(command.message.id);
+      if (command.type === 'chat') {
+        this.names.set(command.message.sender, command.message.name);
+        this.pending.delete(command.message.id);
+      }
       this.changed();
     });
     node.on('refresh', () => {
