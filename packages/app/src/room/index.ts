@@ -12,3 +12,7 @@ export { ROOM_NAME, browserStore, createRoom, loadSession, type KeyValueStore, t
 export {
   InvalidInputError, RateLimitedError, RoomError, RoomFullError, RoomNotFoundError, SendError, SignalingUnavailableError, WrongPasswordError,
 } from './errors.js';
+export {
+  FileShare, FileShareError, MAX_SHARE_BYTES, formatBytes, safeBlobType, type FileShareOptions, type FileTargetView, type FilesView, type SharedFileView,
+} from './files.js';
+export { MediaError, RoomMedia, mediaError, type DeviceState, type MediaView, type RemoteMediaView, type RoomMediaOptions } from './media.js';

@@ -18,6 +18,8 @@ import {
 } from './api.js';
 import { Chat, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, type ChatCommand, type ChatMessage } from './chat.js';
 import { InvalidInputError, RoomError, SendError, SignalingUnavailableError } from './errors.js';
+import { FileShare } from './files.js';
+import { RoomMedia } from './media.js';
 
 type ChatNode = RaftNode<ChatCommand, number>;
 
@@ -284,6 +286,10 @@ export class RoomClient {
   private readonly answer: TokenAnswer;
   private readonly manager: WebRTCManager;
   private readonly hub: MeshHub;
+  /** Files shared peer to peer over the mesh (not through Raft); see `files.ts`. */
+  readonly files: FileShare;
+  /** Camera and microphone; see `media.ts`. */
+  readonly media: RoomMedia;
   private membership: RoomMembership<ChatNode> | null = null;
   private chat = new Chat();
   private persistent = true;
@@ -330,6 +336,8 @@ export class RoomClient {
     this.manager = new WebRTCManager(this.peerId);
     // The hub takes over the manager's Raft-slot and peer callbacks, so it must exist before signaling starts.
     this.hub = new MeshHub(this.manager);
+    this.files = new FileShare({ manager: this.manager, hub: this.hub, localId: this.peerId, localName: name, nameOf: (id) => this.nameOf(id) });
+    this.media = new RoomMedia({ manager: this.manager, hub: this.hub });
     this.answer = answer;
     this.current = this.computeView();
   }
@@ -483,7 +491,9 @@ export class RoomClient {
     this.closing = 'left';
     if (this.poll !== null) clearInterval(this.poll);
     this.poll = null;
+    this.files.close();
     this.manager.disconnect();
+    this.media.close();
     this.releaseLock();
     for (const p of this.pending.values()) if (p.status === 'pending') { p.status = 'failed'; p.error = 'You left the room before it was committed.'; }
     this.changed();
@@ -575,6 +585,7 @@ export class RoomClient {
     } catch {
       return; // Not ours to understand: the mesh's `message` kind is open to other uses.
     }
+    if (this.files.handlePeerMessage(from, hello) || this.media.handlePeerMessage(from, hello)) return;
     const h = hello as { kind?: unknown; name?: unknown } | null;
     if (h?.kind === 'hello' && typeof h.name === 'string' && h.name.length > 0 && h.name.length <= MAX_NAME_LENGTH) {
       this.names.set(from, h.name);
