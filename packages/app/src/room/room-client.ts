@@ -18,6 +18,7 @@ import {
 } from './api.js';
 import { Chat, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, type ChatCommand, type ChatMessage } from './chat.js';
 import { InvalidInputError, RoomError, SendError, SignalingUnavailableError } from './errors.js';
+import { LiveFeed } from './live-feed.js';
 import { FileShare } from './files.js';
 import { RoomMedia } from './media.js';
 
@@ -286,6 +287,8 @@ export class RoomClient {
   private readonly answer: TokenAnswer;
   private readonly manager: WebRTCManager;
   private readonly hub: MeshHub;
+  /** What the visualizer's live view shows of this room; idle unless a visualizer tab watches. */
+  private readonly live: LiveFeed;
   /** Files shared peer to peer over the mesh (not through Raft); see `files.ts`. */
   readonly files: FileShare;
   /** Camera and microphone; see `media.ts`. */
@@ -336,6 +339,12 @@ export class RoomClient {
     this.manager = new WebRTCManager(this.peerId);
     // The hub takes over the manager's Raft-slot and peer callbacks, so it must exist before signaling starts.
     this.hub = new MeshHub(this.manager);
+    this.live = new LiveFeed({
+      room, self: this.peerId, name,
+      nodeStatus: () => this.membership?.node?.status() ?? null,
+      events: () => this.events,
+      broadcast: (text) => { this.manager.broadcastMessage(text); },
+    });
     this.files = new FileShare({ manager: this.manager, hub: this.hub, localId: this.peerId, localName: name, nameOf: (id) => this.nameOf(id) });
     this.media = new RoomMedia({ manager: this.manager, hub: this.hub });
     this.answer = answer;
@@ -491,6 +500,7 @@ export class RoomClient {
     this.closing = 'left';
     if (this.poll !== null) clearInterval(this.poll);
     this.poll = null;
+    this.live.close();
     this.files.close();
     this.manager.disconnect();
     this.media.close();
@@ -520,10 +530,11 @@ export class RoomClient {
     }
     this.nodesMade++;
     if (seed) storage = seededStorage(storage, seed);
+    storage = this.live.tapStorage(storage);
     const chat = new Chat();
     this.chat = chat;
     const node: ChatNode = new RaftNode<ChatCommand, number>({
-      id: this.peerId, voters, transport, storage, stateMachine: chat,
+      id: this.peerId, voters, transport: this.live.tapTransport(transport), storage, stateMachine: chat,
       tickMs: this.tuning.tickMs, electionTicks: this.tuning.electionTicks,
       snapshotEvery: this.tuning.snapshotEvery, proposalTimeoutMs: this.tuning.proposalTimeoutMs,
     });
@@ -585,6 +596,7 @@ export class RoomClient {
     } catch {
       return; // Not ours to understand: the mesh's `message` kind is open to other uses.
     }
+    if (this.live.receive(from, content.length, hello)) return;
     if (this.files.handlePeerMessage(from, hello) || this.media.handlePeerMessage(from, hello)) return;
     const h = hello as { kind?: unknown; name?: unknown } | null;
     if (h?.kind === 'hello' && typeof h.name === 'string' && h.name.length > 0 && h.name.length <= MAX_NAME_LENGTH) {
