@@ -16,6 +16,8 @@ export interface TokenAnswer {
   channel: string;
   peerId: string;
   iceServers: RTCIceServer[];
+  /** Where the room's leader flushes old messages; null (or absent, from an older server) for none. */
+  archiveUrl?: string | null;
 }
 
 /** What a browser remembers of a room it joined, per room name. */

@@ -34,3 +34,6 @@ export class SignalingUnavailableError extends RoomError {}
 
 /** A message could not be sent: empty, too long, or the room is closed. */
 export class SendError extends RoomError {}
+
+/** The message archive refused a request or cannot be reached; `code` is the server's, or `unreachable`. */
+export class ArchiveUnavailableError extends RoomError {}

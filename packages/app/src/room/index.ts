@@ -4,13 +4,13 @@
  */
 export {
   MAX_EVENTS, RoomClient, databaseName, joinRoom,
-  type JoinRoomOptions, type MessageView, type PeerRole, type PeerView, type RaftTuning, type RaftView, type RoomEvent,
+  type ArchiveView, type JoinRoomOptions, type MessageView, type PeerRole, type PeerView, type RaftTuning, type RaftView, type RoomEvent,
   type RoomEventKind, type RoomPhase, type RoomView,
 } from './room-client.js';
 export { Chat, ChatCommandError, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, validateChatCommand, type ChatCommand, type ChatMessage } from './chat.js';
 export { ROOM_NAME, browserStore, createRoom, loadSession, type KeyValueStore, type RoomSession, type TokenAnswer } from './api.js';
 export {
-  InvalidInputError, RateLimitedError, RoomError, RoomFullError, RoomNotFoundError, SendError, SignalingUnavailableError, WrongPasswordError,
+  ArchiveUnavailableError, InvalidInputError, RateLimitedError, RoomError, RoomFullError, RoomNotFoundError, SendError, SignalingUnavailableError, WrongPasswordError,
 } from './errors.js';
 export {
   FileShare, FileShareError, MAX_SHARE_BYTES, formatBytes, safeBlobType, type FileShareOptions, type FileTargetView, type FilesView, type SharedFileView,

@@ -16,6 +16,7 @@ import {
   ROOM_NAME, browserStore, forgetSession, loadSession, refreshToken, requestToken, saveSession,
   type KeyValueStore, type RoomSession, type TokenAnswer,
 } from './api.js';
+import { ArchivedHistory, Archiver } from './archive.js';
 import { Chat, MAX_NAME_LENGTH, MAX_TEXT_LENGTH, type ChatCommand, type ChatMessage } from './chat.js';
 import { InvalidInputError, RoomError, SendError, SignalingUnavailableError } from './errors.js';
 import { LiveFeed } from './live-feed.js';
@@ -55,6 +56,8 @@ export interface JoinRoomOptions {
 /** A message as shown: committed (in the replicated order), pending (sent, not yet committed) or failed. */
 export interface MessageView extends ChatMessage {
   status: 'committed' | 'pending' | 'failed';
+  /** Committed and moved to the room's archive since. */
+  archived?: boolean;
   /** Why a failed message failed. */
   error?: string;
 }
@@ -120,6 +123,23 @@ export interface RoomView {
   events: RoomEvent[];
   /** Failures of the node or the membership, newest last (at most {@link MAX_EVENTS}). */
   errors: string[];
+  archive: ArchiveView;
+}
+
+/**
+ * The room's message archive: the leader moves old messages there (20 at a time once 20 are held), and the
+ * page shows them above the live ones. `messages` starts with the archived messages shown.
+ */
+export interface ArchiveView {
+  /** Whether the server keeps an archive (without one, every message stays in the replicated state). */
+  enabled: boolean;
+  /** Messages of the room's history in the archive. */
+  total: number;
+  /** Archived messages older than those shown (fetch them with `loadEarlier`). */
+  earlier: number;
+  loading: boolean;
+  /** Why the last fetch failed, if it did. */
+  error: string | null;
 }
 
 export const MAX_EVENTS = 100;
@@ -295,6 +315,9 @@ export class RoomClient {
   readonly media: RoomMedia;
   private membership: RoomMembership<ChatNode> | null = null;
   private chat = new Chat();
+  /** The leader's flush to the archive; one per node, null without an archive. */
+  private archiver: Archiver | null = null;
+  private readonly history: ArchivedHistory;
   private persistent = true;
   private nodesMade = 0;
   /** Set by leave() and on close; until then the phase follows the membership (see computeView). */
@@ -348,6 +371,7 @@ export class RoomClient {
     this.files = new FileShare({ manager: this.manager, hub: this.hub, localId: this.peerId, localName: name, nameOf: (id) => this.nameOf(id) });
     this.media = new RoomMedia({ manager: this.manager, hub: this.hub });
     this.answer = answer;
+    this.history = new ArchivedHistory(answer.archiveUrl ?? null, () => this.session.subscriptionToken, () => this.changed());
     this.current = this.computeView();
   }
 
@@ -502,6 +526,7 @@ export class RoomClient {
     this.poll = null;
     this.live.close();
     this.files.close();
+    this.archiver?.close();
     this.manager.disconnect();
     this.media.close();
     this.releaseLock();
@@ -533,6 +558,7 @@ export class RoomClient {
     storage = this.live.tapStorage(storage);
     const chat = new Chat();
     this.chat = chat;
+    chat.onArchived = (messages, first) => this.history.archived(messages, first);
     const node: ChatNode = new RaftNode<ChatCommand, number>({
       id: this.peerId, voters, transport: this.live.tapTransport(transport), storage, stateMachine: chat,
       tickMs: this.tuning.tickMs, electionTicks: this.tuning.electionTicks,
@@ -543,10 +569,12 @@ export class RoomClient {
         this.names.set(command.message.sender, command.message.name);
         this.pending.delete(command.message.id);
       }
+      this.archiver?.poke();
       this.changed();
     });
     node.on('refresh', () => {
       for (const m of chat.messages) this.pending.delete(m.id);
+      this.history.sync(chat.archivedCount);
       this.changed();
     });
     node.on('updated', () => this.changed());
@@ -558,12 +586,40 @@ export class RoomClient {
         else if (leader !== null) this.addEvent('leader', `${this.nameOf(leader)} leads (term ${term})`);
         else if (role !== 'leader') this.addEvent('election', `No leader in term ${term}`);
       }
+      this.archiver?.poke();
       this.changed();
     });
     node.on('join', (peer, as) => this.addEvent('join', `${peer === this.peerId ? 'You' : this.nameOf(peer)} joined the cluster as a ${as}`));
     node.on('leave', (peer) => this.addEvent('leave', peer === this.peerId ? 'You were removed from the cluster' : `${this.nameOf(peer)} was removed from the cluster`));
     node.on('error', (e) => this.addError(`raft: ${errorText(e)}`));
+    this.archiver?.close();
+    this.archiver = this.answer.archiveUrl ? this.createArchiver(this.answer.archiveUrl, node, chat) : null;
+    // A restored state (IndexedDB) may hold an archived count already: show the newest archived page.
+    queueMicrotask(() => this.history.sync(chat.archivedCount));
     return node;
+  }
+
+  private createArchiver(url: string, node: ChatNode, chat: Chat): Archiver {
+    let failing = false;
+    return new Archiver({
+      url,
+      token: () => this.session.subscriptionToken,
+      isLeader: () => this.isOpen() && node.status().role === 'leader',
+      oldest: (n) => chat.messages.slice(0, n),
+      liveCount: () => chat.messages.length,
+      propose: (command) => node.propose(command),
+      report: (error, retryInMs) => {
+        if (error === null) this.addEvent('membership', 'The message archive works again');
+        // One line per outage, not one per retry.
+        else if (!failing) this.addEvent('error', `Could not move old messages to the archive (${errorText(error)}); retrying every ${Math.round((retryInMs ?? 0) / 1000)} s or more`);
+        failing = error !== null;
+      },
+    });
+  }
+
+  /** Fetches the archived messages before the oldest one shown (see `view.archive`). */
+  loadEarlier(): Promise<void> {
+    return this.history.loadEarlier();
   }
 
   private async submit(message: ChatMessage): Promise<void> {
@@ -657,7 +713,10 @@ export class RoomClient {
       };
     });
     others.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-    const committed: MessageView[] = this.chat.messages.map((m) => ({ ...m, status: 'committed' }));
+    const archived: MessageView[] = this.history.messages.map((m) => ({ ...m, status: 'committed', archived: true }));
+    const shown = new Set(this.history.messages.map((m) => m.id));
+    // An archived page fetched while the delete of those messages was not applied here yet lists them twice.
+    const committed: MessageView[] = this.chat.messages.filter((m) => !shown.has(m.id)).map((m) => ({ ...m, status: 'committed' }));
     const waiting: MessageView[] = [...this.pending.values()]
       .filter((p) => !this.chat.has(p.message.id))
       .map((p) => ({ ...p.message, status: p.status, ...(p.error ? { error: p.error } : {}) }));
@@ -673,9 +732,16 @@ export class RoomClient {
       persistent: this.persistent,
       raft,
       peers: [{ id: this.peerId, name: this.name, self: true, role: ownRole, connection: 'self', rttMs: null }, ...others],
-      messages: [...committed, ...waiting],
+      messages: [...archived, ...committed, ...waiting],
       events: this.events,
       errors: this.errors,
+      archive: {
+        enabled: this.history.enabled,
+        total: this.chat.archivedCount,
+        earlier: this.history.earlierCount,
+        loading: this.history.loading,
+        error: this.history.error,
+      },
     };
   }
 }

@@ -116,20 +116,42 @@ function MessageList({ view, client }: { view: RoomView; client: RoomClient }) {
     const el = listRef.current;
     if (el) stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
   };
+  const archive = <ArchiveBar view={view} client={client} />;
   if (count === 0) {
     return (
+      <>
+      {archive}
       <div className="messages-empty" id="messages-empty">
         <p className="empty-title">{view.phase === 'joining' ? 'Loading the room’s history…' : 'No messages yet'}</p>
         <p>{view.phase === 'joining' ? 'It arrives from the leader once you are in the cluster.' : 'Say hello: everyone in the room sees it in the same place.'}</p>
       </div>
+      </>
     );
   }
   return (
+    <>
+    {archive}
     <ol className="messages" id="messages" ref={listRef} onScroll={onScroll} aria-label="Messages" aria-live="polite" aria-relevant="additions" tabIndex={0}>
       {view.messages.map((m, i) => (
         <Message key={m.id} m={m} own={m.sender === view.peerId} cont={continues(view.messages[i - 1], m)} onRetry={() => client.retry(m.id)} />
       ))}
     </ol>
+    </>
+  );
+}
+
+/** Older messages the leader moved to the archive: how many there are, and a button to fetch them. */
+function ArchiveBar({ view, client }: { view: RoomView; client: RoomClient }) {
+  const { archive } = view;
+  if (!archive.enabled || (archive.earlier === 0 && !archive.loading && archive.error === null)) return null;
+  return (
+    <div className="archive-bar" id="archive-bar" data-earlier={archive.earlier}>
+      {archive.error !== null ? <span className="archive-error" role="alert">Could not load older messages: {archive.error}</span>
+        : <span>{archive.earlier === 1 ? '1 older message' : `${archive.earlier} older messages`} in the room’s archive</span>}
+      <button type="button" className="link-button" id="load-earlier" disabled={archive.loading} onClick={() => void client.loadEarlier()}>
+        {archive.loading ? 'Loading…' : archive.error !== null ? 'Try again' : 'Show'}
+      </button>
+    </div>
   );
 }
 
