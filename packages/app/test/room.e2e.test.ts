@@ -150,6 +150,11 @@ describe('the room app in Chromium', { skip }, () => {
         return lis.length === 30 && lis.every((li) => li.getAttribute('data-status') === 'committed');
       }, null, WAIT);
     }
+    // 30 messages held: the leader posted the oldest 20 to the archive, then every peer dropped them from the
+    // replicated chat (each page keeps showing them, marked archived).
+    for (const p of peers) {
+      await p.page.waitForFunction(() => document.querySelectorAll('#messages li[data-archived="true"]').length === 20, null, WAIT);
+    }
     const views = await Promise.all(peers.map((p) => p.read()));
     const order = views[0]!.messages.map((m) => m.id);
     for (const [i, v] of views.entries()) {
@@ -320,6 +325,19 @@ describe('the room app in Chromium', { skip }, () => {
     open.push(late);
     await late.join('e2e-late');
     await waitForOneCluster([...early, late], [...earlyIds, await late.peerId()]);
+    // All but the newest few were moved to the archive long ago: the late peer fetches them, a page at a time.
+    await late.page.waitForSelector('#archive-bar', WAIT);
+    for (let pages = 0; await late.page.$('#archive-bar'); pages++) {
+      assert.ok(pages < 5, 'the archive comes in a few pages');
+      if (pages === 0) await late.page.screenshot({ path: join(ARTIFACTS, 'archive-bar.png') });
+      const earlier = Number(await late.page.getAttribute('#archive-bar', 'data-earlier'));
+      await late.page.click('#load-earlier');
+      await late.page.waitForFunction((n) => {
+        const bar = document.querySelector('#archive-bar');
+        return !bar || Number(bar.getAttribute('data-earlier')) < n || bar.querySelector('[role="alert"]');
+      }, earlier, WAIT);
+      assert.equal(await late.page.$('#archive-bar [role="alert"]'), null, 'the archive answered');
+    }
     await all200(late);
     assert.deepEqual((await late.read()).messages.map((m) => m.id), order, 'the late peer shows the 200 messages in the same order');
     const raft = await late.page.evaluate(() => ({

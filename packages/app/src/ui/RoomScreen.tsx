@@ -6,7 +6,9 @@
  */
 import { useEffect, useId, useLayoutEffect, useRef, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent } from 'react';
 import { MAX_TEXT_LENGTH, SendError, type MessageView, type PeerView, type RaftView, type RoomClient, type RoomEvent, type RoomView } from '../room/index.js';
+import { AttachButton, FilesPanel, useFileDrop } from './FilesPanel.js';
 import { clockSeconds, clockTime, fullTime, initial, rtt, tint } from './format.js';
+import { MediaPanel } from './MediaPanel.js';
 
 function useRoomView(client: RoomClient): RoomView {
   return useSyncExternalStore(client.subscribe, () => client.view);
@@ -20,17 +22,21 @@ export interface RoomScreenProps {
 export function RoomScreen({ client, onLeave }: RoomScreenProps) {
   const view = useRoomView(client);
   const leaderName = view.peers.find((p) => p.id === view.raft.leader)?.name ?? null;
+  const drop = useFileDrop(client.files);
   return (
     <div className="room">
       <RoomHeader view={view} onLeave={onLeave} />
       <StatusBanner view={view} leaderName={leaderName} />
       <div className="room-body">
-        <section className="chat card" aria-labelledby="chat-title">
+        <section className={`chat card${drop.dragging ? ' is-dropping' : ''}`} aria-labelledby="chat-title" {...drop.handlers}>
           <h2 id="chat-title" className="visually-hidden">Messages</h2>
+          {drop.overlay}
           <MessageList view={view} client={client} />
           <Composer client={client} disabled={view.phase === 'leaving' || view.phase === 'left'} />
         </section>
         <aside className="side" aria-label="Room details">
+          <MediaPanel client={client} peers={view.peers} />
+          <FilesPanel files={client.files} />
           <PeersPanel peers={view.peers} />
           <RaftPanel raft={view.raft} leaderName={leaderName} />
           <EventLog events={view.events} />
@@ -164,7 +170,7 @@ function continues(prev: MessageView | undefined, m: MessageView): boolean {
 
 function Message({ m, own, cont, onRetry }: { m: MessageView; own: boolean; cont: boolean; onRetry(): void }) {
   return (
-    <li className={`message${own ? ' own' : ''}${cont ? ' cont' : ''} is-${m.status}`} data-id={m.id} data-status={m.status} data-sender={m.sender}>
+    <li className={`message${own ? ' own' : ''}${cont ? ' cont' : ''} is-${m.status}`} data-id={m.id} data-status={m.status} data-sender={m.sender} data-archived={m.archived ? 'true' : undefined}>
       <span className={`avatar ${tint(m.sender)}`} aria-hidden="true">{cont ? null : initial(m.name)}</span>
       <div className="message-body">
         {/* A continuation keeps its sender and time for screen readers; the eye reads them from the group's first line. */}
@@ -205,6 +211,7 @@ function Composer({ client, disabled }: { client: RoomClient; disabled: boolean 
   };
   return (
     <form className="composer" onSubmit={send}>
+      <AttachButton files={client.files} disabled={disabled} />
       <label htmlFor={id} className="visually-hidden">Message</label>
       <textarea
         id={id} className="composer-input" name="message" rows={1} value={text} maxLength={MAX_TEXT_LENGTH}
