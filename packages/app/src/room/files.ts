@@ -71,6 +71,8 @@ export interface SharedFileView {
 
 export interface FilesView {
   files: SharedFileView[];
+  /** Why the last {@link FileShare.shareAll} refused something, for people; null when it refused nothing. */
+  notice: string | null;
 }
 
 /** What {@link FileShare} needs from the room. */
@@ -149,8 +151,11 @@ async function sha256Hex(data: BufferSource): Promise<string | null> {
  * images keep their type (previews, and an image opened in a tab is inert); everything else downloads.
  */
 export function safeBlobType(mime: string): string {
-  return /^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(mime) ? mime : 'application/octet-stream';
+  return RASTER_IMAGE.test(mime) ? mime : 'application/octet-stream';
 }
+
+/** Raster image types browsers decode: the ones kept by {@link safeBlobType} and worth a preview. */
+export const RASTER_IMAGE = /^image\/(png|jpeg|gif|webp|avif|bmp)$/;
 
 /** A `Blob` whose every read fails: the source of a cancelled transfer (see {@link CancellableSource}). */
 class CancelledRead extends Blob {
@@ -200,7 +205,8 @@ export class FileShare {
   #seq = 0;
   #closed = false;
   #queued = false;
-  #view: FilesView = { files: [] };
+  #notice: string | null = null;
+  #view: FilesView = { files: [], notice: null };
 
   constructor(options: FileShareOptions) {
     this.#o = options;
@@ -250,6 +256,30 @@ export class FileShare {
     }
     this.#changed();
     return entry.key;
+  }
+
+  /**
+   * Shares each of `files` (picked or dropped together) as {@link share} does; what it refuses is not thrown
+   * but told in {@link FilesView.notice}, and the others are sent anyway.
+   */
+  shareAll(files: Iterable<File>): void {
+    const refused: string[] = [];
+    for (const file of files) {
+      try {
+        this.share(file);
+      } catch (err) {
+        if (!(err instanceof FileShareError)) throw err;
+        if (!refused.includes(err.message)) refused.push(err.message);
+      }
+    }
+    this.#notice = refused.length > 0 ? refused.join(' ') : null;
+    this.#changed();
+  }
+
+  /** Clears {@link FilesView.notice} (the person dismissed it). */
+  dismissNotice(): void {
+    this.#notice = null;
+    this.#changed();
   }
 
   /** Stops sending an outgoing file to everyone who does not have it yet. */
@@ -470,7 +500,8 @@ export class FileShare {
     this.#queued = true;
     queueMicrotask(() => {
       this.#queued = false;
-      this.#view = { files: this.#order.map((key) => this.#viewOf(key)).filter((v): v is SharedFileView => v !== null) };
+      const files = this.#order.map((key) => this.#viewOf(key)).filter((v): v is SharedFileView => v !== null);
+      this.#view = { files, notice: this.#notice };
       for (const l of this.#listeners) l(this.#view);
     });
   }
@@ -499,7 +530,7 @@ export class FileShare {
   }
 }
 
-/** `512 B`, `3.4 KB`, `12 MB`, `256 MiB`-style sizes in binary units, as people read them. */
+/** `512 B`, `3.4 KiB`, `12 MiB`: sizes in binary units, one decimal below ten. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB'];

@@ -13,6 +13,6 @@ export {
   ArchiveUnavailableError, InvalidInputError, RateLimitedError, RoomError, RoomFullError, RoomNotFoundError, SendError, SignalingUnavailableError, WrongPasswordError,
 } from './errors.js';
 export {
-  FileShare, FileShareError, MAX_SHARE_BYTES, formatBytes, safeBlobType, type FileShareOptions, type FileTargetView, type FilesView, type SharedFileView,
+  FileShare, FileShareError, MAX_SHARE_BYTES, RASTER_IMAGE, formatBytes, safeBlobType, type FileShareOptions, type FileTargetView, type FilesView, type SharedFileView,
 } from './files.js';
 export { MediaError, RoomMedia, mediaError, type DeviceState, type MediaView, type RemoteMediaView, type RoomMediaOptions } from './media.js';
