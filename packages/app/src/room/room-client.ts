@@ -318,6 +318,8 @@ export class RoomClient {
   /** The leader's flush to the archive; one per node, null without an archive. */
   private archiver: Archiver | null = null;
   private readonly history: ArchivedHistory;
+  /** The committed messages' views of the last view, by id (see computeView). */
+  private committedViews = new Map<string, MessageView>();
   private persistent = true;
   private nodesMade = 0;
   /** Set by leave() and on close; until then the phase follows the membership (see computeView). */
@@ -713,10 +715,19 @@ export class RoomClient {
       };
     });
     others.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-    const archived: MessageView[] = this.history.messages.map((m) => ({ ...m, status: 'committed', archived: true }));
-    const shown = new Set(this.history.messages.map((m) => m.id));
+    // Committed messages never change: the same object from view to view lets the UI skip redrawing them.
+    const previous = this.committedViews;
+    const seen = new Map<string, MessageView>();
+    const reuse = (m: ChatMessage, archived: boolean): MessageView => {
+      const before = previous.get(m.id);
+      const v = before && before.archived === archived ? before : { ...m, status: 'committed' as const, archived };
+      seen.set(m.id, v);
+      return v;
+    };
+    const archived = this.history.messages.map((m) => reuse(m, true));
     // An archived page fetched while the delete of those messages was not applied here yet lists them twice.
-    const committed: MessageView[] = this.chat.messages.filter((m) => !shown.has(m.id)).map((m) => ({ ...m, status: 'committed' }));
+    const committed = this.chat.messages.filter((m) => !seen.has(m.id)).map((m) => reuse(m, false));
+    this.committedViews = seen;
     const waiting: MessageView[] = [...this.pending.values()]
       .filter((p) => !this.chat.has(p.message.id))
       .map((p) => ({ ...p.message, status: p.status, ...(p.error ? { error: p.error } : {}) }));

@@ -4,7 +4,7 @@
  * end-to-end tests read (message ids and states, peer roles, the leader).
  * @module
  */
-import { useEffect, useId, useLayoutEffect, useRef, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent } from 'react';
+import { memo, useEffect, useId, useLayoutEffect, useRef, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent } from 'react';
 import { MAX_TEXT_LENGTH, SendError, type MessageView, type PeerView, type RaftView, type RoomClient, type RoomEvent, type RoomView } from '../room/index.js';
 import { AttachButton, FilesPanel, useFileDrop } from './FilesPanel.js';
 import { clockSeconds, clockTime, fullTime, initial, rtt, tint } from './format.js';
@@ -139,7 +139,7 @@ function MessageList({ view, client }: { view: RoomView; client: RoomClient }) {
     {archive}
     <ol className="messages" id="messages" ref={listRef} onScroll={onScroll} aria-label="Messages" aria-live="polite" aria-relevant="additions" tabIndex={0}>
       {view.messages.map((m, i) => (
-        <Message key={m.id} m={m} own={m.sender === view.peerId} cont={continues(view.messages[i - 1], m)} onRetry={() => client.retry(m.id)} />
+        <Message key={m.id} m={m} own={m.sender === view.peerId} cont={continues(view.messages[i - 1], m)} client={client} />
       ))}
     </ol>
     </>
@@ -168,7 +168,8 @@ function continues(prev: MessageView | undefined, m: MessageView): boolean {
   return prev !== undefined && prev.sender === m.sender && prev.name === m.name && m.sentAt - prev.sentAt < GROUP_MS && m.sentAt >= prev.sentAt;
 }
 
-function Message({ m, own, cont, onRetry }: { m: MessageView; own: boolean; cont: boolean; onRetry(): void }) {
+/** Memoized: a committed message keeps its object from view to view, so a long chat redraws only what changed. */
+const Message = memo(function Message({ m, own, cont, client }: { m: MessageView; own: boolean; cont: boolean; client: RoomClient }) {
   return (
     <li className={`message${own ? ' own' : ''}${cont ? ' cont' : ''} is-${m.status}`} data-id={m.id} data-status={m.status} data-sender={m.sender} data-archived={m.archived ? 'true' : undefined}>
       <span className={`avatar ${tint(m.sender)}`} aria-hidden="true">{cont ? null : initial(m.name)}</span>
@@ -184,12 +185,12 @@ function Message({ m, own, cont, onRetry }: { m: MessageView; own: boolean; cont
           {m.status === 'failed' ? <span className="badge badge-failed">not sent</span> : null}
         </p>
         {m.status === 'failed' ? (
-          <p className="message-error">{m.error} <button type="button" className="link-button" onClick={onRetry}>Retry</button></p>
+          <p className="message-error">{m.error} <button type="button" className="link-button" onClick={() => client.retry(m.id)}>Retry</button></p>
         ) : null}
       </div>
     </li>
   );
-}
+});
 
 function Composer({ client, disabled }: { client: RoomClient; disabled: boolean }) {
   const [text, setText] = useState('');
