@@ -111,6 +111,8 @@ describe('files, camera and microphone in the room app', { skip: chromiumMissing
       }, { sel: ada.fileItem('out', name), size }, WAIT);
     }
 
+    await ada.page.screenshot({ path: join(ARTIFACTS, 'room-files-sent.png'), fullPage: true });
+
     for (const p of [brian, chloe]) {
       const item = p.fileItem('in', 'random.bin');
       await p.page.waitForSelector(`${item}[data-state="done"][data-verified="true"]`, WAIT);
@@ -132,6 +134,46 @@ describe('files, camera and microphone in the room app', { skip: chromiumMissing
       assert.match(meta, /image\/png/, `${p.name} sees the image's type`);
       assert.match(meta, /from Ada/, `${p.name} sees who sent it`);
     }
+  });
+
+  it('a transfer its sender cancels midway shows as cancelled on every page, with nothing to download', async () => {
+    const [ada, brian, chloe] = people as [Person, Person, Person];
+    const CHUNK = 128 * 1024; // the mesh's default fileChunkBytes
+    // Reads of the file's chunks after each receiver's first wait until the test lets them go, so the cancel
+    // lands midway however fast the machine is. (Whole-file reads, for the checksum, are not held.)
+    await ada.page.evaluate((chunk) => {
+      const w = globalThis as unknown as { releaseReads(): void; restoreReads(): void };
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => { release = resolve; });
+      const read = Blob.prototype.arrayBuffer;
+      let reads = 0;
+      Blob.prototype.arrayBuffer = function (this: Blob) {
+        return this.size === chunk && ++reads > 2 ? gate.then(() => read.call(this)) : read.call(this);
+      };
+      w.releaseReads = release;
+      w.restoreReads = () => { Blob.prototype.arrayBuffer = read; };
+    }, CHUNK);
+    await ada.page.getByTestId('file-input').setInputFiles({ name: 'halfway.bin', mimeType: 'application/octet-stream', buffer: randomBytes(8 * CHUNK) });
+    const out = ada.fileItem('out', 'halfway.bin');
+    await ada.page.waitForFunction(({ sel, chunk }) => {
+      const targets = Array.from(document.querySelectorAll(`${sel} .file-targets li`));
+      return targets.length === 2 && targets.every((t) => t.getAttribute('data-state') === 'sending' && t.getAttribute('data-bytes') === String(chunk));
+    }, { sel: out, chunk: CHUNK }, WAIT);
+    for (const p of [brian, chloe]) await p.page.waitForSelector(`${p.fileItem('in', 'halfway.bin')}[data-state="receiving"]`, WAIT);
+    await ada.page.screenshot({ path: join(ARTIFACTS, 'room-files-sending.png'), fullPage: true });
+
+    await ada.page.getByRole('button', { name: 'Cancel sending halfway.bin' }).click();
+    await ada.page.evaluate(() => (globalThis as unknown as { releaseReads(): void }).releaseReads());
+    await ada.page.waitForSelector(`${out}[data-state="cancelled"]`, WAIT);
+    const states = await ada.page.$$eval(`${out} .file-targets li`, (lis) => lis.map((li) => li.getAttribute('data-state')));
+    assert.deepEqual(states, ['cancelled', 'cancelled'], 'the sender shows the transfer cancelled for both receivers');
+    for (const p of [brian, chloe]) {
+      const item = p.fileItem('in', 'halfway.bin');
+      await p.page.waitForSelector(`${item}[data-state="cancelled"]`, WAIT);
+      assert.match(await p.page.$eval(item, (li) => li.textContent ?? ''), /Ada cancelled it/, `${p.name} is told who cancelled`);
+      assert.equal(await p.page.$(`${item} a`), null, `${p.name} has no download link for the partial file`);
+    }
+    await ada.page.evaluate(() => (globalThis as unknown as { restoreReads(): void }).restoreReads());
   });
 
   it('a file over the limit is refused with a message and sent to nobody', async () => {
@@ -181,10 +223,15 @@ describe('files, camera and microphone in the room app', { skip: chromiumMissing
       return v !== null && v.videoWidth > 0 && !v.paused;
     }, brian.id, WAIT);
 
-    await chloe.page.screenshot({ path: join(ARTIFACTS, 'room-media.png'), fullPage: true });
-    await chloe.page.setViewportSize({ width: 390, height: 844 });
-    await chloe.page.screenshot({ path: join(ARTIFACTS, 'room-media-phone.png'), fullPage: true });
-    await chloe.page.setViewportSize({ width: 1280, height: 900 });
+    // Brian's page: his own preview, Ada's video, Chloé's initial.
+    await brian.page.waitForFunction(() => {
+      const v = document.querySelector<HTMLVideoElement>('.tile-self video');
+      return v !== null && v.videoWidth > 0 && !v.paused;
+    }, null, WAIT);
+    await brian.page.screenshot({ path: join(ARTIFACTS, 'room-media.png'), fullPage: true });
+    await brian.page.setViewportSize({ width: 390, height: 844 });
+    await brian.page.screenshot({ path: join(ARTIFACTS, 'room-media-phone.png'), fullPage: true });
+    await brian.page.setViewportSize({ width: 1280, height: 900 });
 
     // Camera off: the track stops (the camera light goes off) and the others see Ada's initial instead.
     await ada.page.evaluate(() => {

@@ -75,7 +75,7 @@ export function useFileDrop(files: FileShare): { dragging: boolean; handlers: Re
   return { dragging, handlers, overlay };
 }
 
-/** Every file sent or received in this visit, oldest first. */
+/** Every file sent or received in this visit, newest first (a transfer in progress stays in sight). */
 export function FilesPanel({ files }: { files: FileShare }) {
   const view = useFilesView(files);
   const active = view.files.filter((f) => f.state === 'sending' || f.state === 'receiving').length;
@@ -88,7 +88,7 @@ export function FilesPanel({ files }: { files: FileShare }) {
         <p className="muted">No files yet. Attach one beside the message box, or drop it onto the chat: it goes straight to everyone connected.</p>
       ) : (
         <ul className="files" id="files">
-          {view.files.map((f) => <FileItem key={f.key} f={f} files={files} />)}
+          {[...view.files].reverse().map((f) => <FileItem key={f.key} f={f} files={files} />)}
         </ul>
       )}
     </section>

@@ -77,7 +77,7 @@ function DeviceToggle({ id, label, state, icon, onToggle }: { id: string; label:
     >
       {icon}
       {label}
-      <span className="device-state" aria-hidden="true">{state === 'starting' ? '…' : on ? 'on' : 'off'}</span>
+      <span className="device-state" aria-hidden="true" />
     </button>
   );
 }
