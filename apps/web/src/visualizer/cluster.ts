@@ -2,12 +2,14 @@
  * The cluster the page shows: a {@link Simulation} of five `RaftCore` nodes from `@raftrtc/raft/testing`,
  * whose virtual clock the page advances from animation frames. The simulation's observer feeds the
  * messages in flight (so they can be drawn moving), the client requests' fate and the event feed. This
- * is the only module that touches the simulation; the views read {@link NodeState}s and {@link Flight}s.
+ * is the only module that touches the simulation; the views read it as a {@link ClusterSource}.
  * @module
  */
 import { RaftError, type Entry, type Message, type NodeId, type RaftStatus, type Role } from '@raftrtc/raft';
 import { isKvCommand, Simulation, type CoreStatus, type KvCommand, type SimObserver } from '@raftrtc/raft/testing';
-import { kindOf, type MessageKind } from './messages.js';
+import { seconds } from './dom.js';
+import { describe, entryCount, isRefusal, isReply, kindOf } from './messages.js';
+import type { ClusterEvent, ClusterSource, EventTone, Flight, LogCell, NodeState } from './source.js';
 
 /** Real milliseconds that one virtual millisecond lasts at speed 1: slow enough to follow each message. */
 const SLOW_MOTION = 30;
@@ -40,49 +42,6 @@ const SIMULATION = {
   network: { minDelayMs: 10, maxDelayMs: 20 },
 } as const;
 
-/** One copy of a message on the wire, as drawn. */
-export interface Flight {
-  /** Unique for the page's lifetime, to key its drawing. */
-  readonly id: number;
-  readonly message: Message;
-  readonly kind: MessageKind;
-  readonly from: NodeId;
-  readonly to: NodeId;
-  readonly sentAt: number;
-  /** When it reaches the end of its path: the receiver, or the cut that stops it. */
-  readonly endAt: number;
-  /** The fraction of the link its path covers: 1 up to the receiver, less when a cut stops it. */
-  readonly reach: number;
-  /** When it was lost; null while it is on its way or delivered. */
-  lostAt: number | null;
-}
-
-/** A node as drawn. */
-export interface NodeState {
-  readonly id: NodeId;
-  readonly alive: boolean;
-  /** Cut off from every other node. */
-  readonly isolated: boolean;
-  /** Null while crashed. */
-  readonly role: Role | null;
-  /** For a crashed node, the term it had made durable. */
-  readonly term: number;
-  readonly vote: NodeId | null;
-  readonly leader: NodeId | null;
-  /** For a crashed node, the commit index it had made durable. */
-  readonly commit: number;
-  readonly applied: number;
-  /** The durable log, which survives a crash; entries before it are folded into `snapshot`. */
-  readonly entries: readonly Entry[];
-  readonly snapshot: { readonly index: number; readonly term: number } | null;
-  readonly lastIndex: number;
-  readonly lastTerm: number;
-  /** The key-value store; empty while crashed, since it lived in memory. */
-  readonly kv: ReadonlyMap<string, string>;
-  /** A leader's view of its followers' logs; null on other nodes. */
-  readonly progress: Readonly<Record<NodeId, { match: number; next: number; state: string }>> | null;
-}
-
 /** A client request: a `put` proposed on the leader. */
 export interface ClientRequest {
   readonly id: string;
@@ -98,16 +57,6 @@ export interface ClientRequest {
 /** The result of {@link Cluster.request}. */
 export type RequestOutcome = { ok: true; request: ClientRequest } | { ok: false; reason: string };
 
-/** What an event in the feed is about; it picks the event's colour. */
-export type EventTone = 'leader' | 'election' | 'fault' | 'network' | 'request' | 'error';
-
-/** An entry of the event feed, at virtual time `at`. */
-export interface ClusterEvent {
-  readonly at: number;
-  readonly text: string;
-  readonly tone: EventTone;
-}
-
 /** How an entry reads in the log view, e.g. `x = 3`, `no-op` or `config`. */
 export function entryLabel(e: Entry): string {
   if (e.type === 'conf') return 'configuration';
@@ -116,13 +65,29 @@ export function entryLabel(e: Entry): string {
   return JSON.stringify(e.data);
 }
 
+/** Log cells never change once made, so each entry is described once. */
+const cells = new WeakMap<Entry, LogCell>();
+
+function cellOf(e: Entry): LogCell {
+  let cell = cells.get(e);
+  if (!cell) {
+    cell = { index: e.index, term: e.term, kind: e.type === 'conf' ? 'conf' : e.data === null ? 'noop' : 'normal', label: entryLabel(e) };
+    cells.set(e, cell);
+  }
+  return cell;
+}
+
+function kvText(kv: ReadonlyMap<string, string>): string {
+  return [...kv].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(' ') || 'empty';
+}
+
 function progressOf(st: CoreStatus): NodeState['progress'] {
   // The simulator types cores by the contract's status(); RaftCore's also reports replication progress.
   return (st as Partial<RaftStatus>).progress ?? null;
 }
 
 /** The simulated cluster and the state of its drawing. See the module comment. */
-export class Cluster {
+export class Cluster implements ClusterSource {
   readonly sim: Simulation;
   readonly ids: readonly NodeId[];
   /** Requests made, oldest first. */
@@ -153,6 +118,14 @@ export class Cluster {
   /** The virtual time on screen, in ms. It runs up to 1 ms ahead of the simulation so motion is smooth. */
   get time(): number {
     return this.shown;
+  }
+
+  get fadeMs(): number {
+    return FADE_MS;
+  }
+
+  timeLabel(at: number): string {
+    return seconds(at);
   }
 
   /** Whether time flows. */
@@ -215,10 +188,13 @@ export class Cluster {
     const store = view.durable;
     const snap = store.snapshot;
     const last = store.entries.at(-1);
+    const isolated = !this.sim.network.isConnected(id);
     const base = {
       id,
-      isolated: !this.sim.network.isConnected(id),
-      entries: store.entries,
+      name: id,
+      isolated,
+      note: isolated ? 'isolated' : '',
+      entries: store.entries.map(cellOf),
       snapshot: snap ? { index: snap.index, term: snap.term } : null,
       lastIndex: store.lastIndex,
       lastTerm: last?.term ?? snap?.term ?? 0,
@@ -226,19 +202,24 @@ export class Cluster {
     if (!st) {
       const hard = store.hardState;
       return {
-        ...base, alive: false, role: null, term: hard?.term ?? 0, vote: hard?.vote ?? null, leader: null,
-        commit: hard?.commit ?? 0, applied: 0, kv: new Map(), progress: null,
+        ...base, alive: false, shown: 'crashed', term: hard?.term ?? 0, vote: hard?.vote ?? null, leader: null,
+        commit: hard?.commit ?? 0, applied: 0, stateText: 'lost in crash', progress: null,
       };
     }
     return {
-      ...base, alive: true, role: st.role, term: st.term, vote: st.vote, leader: st.leader, commit: st.commit,
-      applied: view.applied, kv: view.stateMachine.data, progress: progressOf(st),
+      ...base, alive: true, shown: st.role, term: st.term, vote: st.vote, leader: st.leader, commit: st.commit,
+      applied: view.applied, stateText: kvText(view.stateMachine.data), progress: progressOf(st),
     };
   }
 
   /** The live leader of the highest term, or null. */
   leader(): NodeId | null {
     return this.sim.leader();
+  }
+
+  /** The highest index committed anywhere, as the simulator's invariant checks track it. */
+  committed(): number {
+    return this.sim.invariants.commitIndex;
   }
 
   /** Whether messages between `a` and `b` are blocked in either direction (isolation aside). */
@@ -347,7 +328,8 @@ export class Cluster {
       this.sends++;
       const refused = deliverAt === null;
       this.flights.set(message, {
-        id: this.flightIds++, message, kind: kindOf(message), from, to, sentAt,
+        id: this.flightIds++, kind: kindOf(message), reply: isReply(message), refusal: isRefusal(message),
+        entries: entryCount(message), label: describe(message), from, to, sentAt,
         endAt: refused ? sentAt + CUT_TRAVEL_MS : deliverAt,
         reach: refused ? CUT_REACH : 1,
         lostAt: refused ? sentAt + CUT_TRAVEL_MS : null,

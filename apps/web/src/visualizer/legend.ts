@@ -23,8 +23,11 @@ function item(list: HTMLUListElement, label: string, glyph: Glyph, lost = false,
   html('span', { text: label }, li);
 }
 
-/** Fills the family list and the shape list. */
-export function renderLegend(families: HTMLUListElement, shapes: HTMLUListElement): void {
-  for (const { kind, label, types } of MESSAGE_KINDS) item(families, label, { kind, reply: false, refusal: false, entries: 0 }, false, types);
+/** Fills the family list and the shape list; `live` adds the node layer's forwards, which a simulation never sends. */
+export function renderLegend(families: HTMLUListElement, shapes: HTMLUListElement, live: boolean): void {
+  for (const { kind, label, types } of MESSAGE_KINDS) {
+    if (kind === 'forward' && !live) continue;
+    item(families, label, { kind, reply: false, refusal: false, entries: 0 }, false, types);
+  }
   for (const { label, glyph, lost } of SHAPES) item(shapes, label, glyph, lost);
 }

@@ -4,9 +4,9 @@
  * snapshot show as one bar. The rows follow the tail of the longest log.
  * @module
  */
-import type { Entry, NodeId } from '@raftrtc/raft';
-import { entryLabel, type Cluster, type NodeState } from './cluster.js';
+import type { NodeId } from '@raftrtc/raft';
 import { html, setAttr, setText } from './dom.js';
+import type { ClusterSource, LogCell, NodeState } from './source.js';
 
 /** Cell width and gap in CSS pixels; the stylesheet reads them as `--cell` and `--gap`. */
 const CELL = 24;
@@ -28,33 +28,44 @@ export class LogView {
   private readonly head: HTMLElement;
   private columns = 16;
   private headDrawn = '';
+  /** The ids the rows were made for (a live room's change). */
+  private built: readonly NodeId[] = [];
 
-  constructor(list: HTMLOListElement, private readonly cluster: Cluster) {
+  constructor(private readonly list: HTMLOListElement, private readonly cluster: ClusterSource) {
     list.style.setProperty('--cell', `${CELL}px`);
     list.style.setProperty('--gap', `${GAP}px`);
     const head = html('li', { class: 'log-row log-head', attrs: { 'aria-hidden': 'true' } }, list);
     html('span', { class: 'log-who', text: 'index' }, head);
     this.head = html('div', { class: 'log-cells' }, head);
     html('span', { class: 'log-kv', text: 'state' }, head);
-    for (const id of cluster.ids) {
-      const item = html('li', { class: 'log-row', attrs: { 'data-node': id } }, list);
-      const who = html('div', { class: 'log-who', attrs: { 'aria-hidden': 'true' } }, item);
-      html('span', { class: 'log-name', text: id }, who);
-      const meta = html('span', { class: 'log-meta' }, who);
-      const cells = html('div', { class: 'log-cells', attrs: { 'aria-hidden': 'true' } }, item);
-      const kv = html('span', { class: 'log-kv', attrs: { 'aria-hidden': 'true' } }, item);
-      this.rows.set(id, { item, meta, cells, kv, drawn: '' });
-    }
+    this.build();
     new ResizeObserver(() => {
       const width = this.head.clientWidth;
       if (width > 0) this.columns = Math.max(4, Math.floor((width + GAP) / (CELL + GAP)));
     }).observe(this.head);
   }
 
+  /** Makes one row per node of the cluster's current ids. */
+  private build(): void {
+    for (const row of this.rows.values()) row.item.remove();
+    this.rows.clear();
+    this.built = this.cluster.ids;
+    for (const id of this.built) {
+      const item = html('li', { class: 'log-row', attrs: { 'data-node': id } }, this.list);
+      const who = html('div', { class: 'log-who', attrs: { 'aria-hidden': 'true' } }, item);
+      html('span', { class: 'log-name', text: this.cluster.node(id).name }, who);
+      const meta = html('span', { class: 'log-meta' }, who);
+      const cells = html('div', { class: 'log-cells', attrs: { 'aria-hidden': 'true' } }, item);
+      const kv = html('span', { class: 'log-kv', attrs: { 'aria-hidden': 'true' } }, item);
+      this.rows.set(id, { item, meta, cells, kv, drawn: '' });
+    }
+  }
+
   /** Redraws the rows whose log, commit index or role changed. */
   render(): void {
-    const states = this.cluster.ids.map((id) => this.cluster.node(id));
-    const end = Math.max(...states.map((s) => s.lastIndex));
+    if (this.cluster.ids !== this.built) this.build();
+    const states = this.built.map((id) => this.cluster.node(id));
+    const end = Math.max(0, ...states.map((s) => s.lastIndex));
     // One free column at the end, so a new entry appears in empty space rather than shifting the rows.
     const start = Math.max(1, end + 2 - this.columns);
     this.renderHead(start);
@@ -71,19 +82,17 @@ export class LogView {
   }
 
   private renderRow(row: Row, s: NodeState, start: number): void {
-    const role = s.alive ? s.role ?? 'follower' : 'crashed';
+    const role = s.shown;
     // By Log Matching, two logs with the same last index and term are the same log: no need to compare entries.
-    const key = [role, s.term, s.commit, s.applied, s.snapshot?.index ?? 0, s.lastIndex, s.lastTerm, start, this.columns].join('|');
+    const key = [role, s.term, s.commit, s.applied, s.snapshot?.index ?? 0, s.lastIndex, s.lastTerm, s.stateText, start, this.columns].join('|');
     if (key === row.drawn) return;
     row.drawn = key;
-    const kv = [...s.kv].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(' ');
     setAttr(row.item, 'data-role', role);
     setAttr(row.item, 'data-commit', String(s.commit));
     setAttr(row.item, 'data-last', String(s.lastIndex));
-    setAttr(row.item, 'aria-label', `${s.id}, ${role}, term ${s.term}: log up to index ${s.lastIndex}, committed up to ${s.commit}`
-      + (s.alive ? `, state ${kv || 'empty'}` : ''));
+    setAttr(row.item, 'aria-label', `${s.name}, ${role}, term ${s.term}: log up to index ${s.lastIndex}, committed up to ${s.commit}, state ${s.stateText}`);
     setText(row.meta, `commit ${s.commit}`);
-    setText(row.kv, s.alive ? kv || '∅' : 'lost in crash');
+    setText(row.kv, s.stateText);
     row.cells.style.setProperty('--cols', String(this.columns));
     // Entries left of the window would otherwise leave a short log looking empty.
     setAttr(row.cells, 'data-earlier', String(s.lastIndex >= 1 && start > 1 && (s.snapshot?.index ?? 0) < start));
@@ -100,15 +109,15 @@ export class LogView {
     row.cells.replaceChildren(...cells);
   }
 
-  private cell(e: Entry, start: number, committed: boolean): HTMLElement {
-    const kind = e.type === 'conf' ? ' is-conf' : e.data === null ? ' is-noop' : '';
+  private cell(e: LogCell, start: number, committed: boolean): HTMLElement {
+    const kind = e.kind === 'normal' ? '' : ` is-${e.kind}`;
     const el = html('span', {
       class: `cell term-${e.term % TERM_HUES}${committed ? ' is-committed' : ''}${kind}`,
       text: String(e.term),
       attrs: {
         'data-index': e.index,
         'data-term': e.term,
-        title: `Index ${e.index} · term ${e.term} · ${entryLabel(e)} · ${committed ? 'committed' : 'not committed yet'}`,
+        title: `Index ${e.index} · term ${e.term} · ${e.label} · ${committed ? 'committed' : 'not committed yet'}`,
       },
     });
     el.style.gridColumn = String(e.index - start + 1);

@@ -6,7 +6,7 @@
 import type { Message } from '@raftrtc/raft';
 
 /** The families messages are drawn in. */
-export type MessageKind = 'prevote' | 'vote' | 'append' | 'heartbeat' | 'snapshot' | 'transfer' | 'read';
+export type MessageKind = 'prevote' | 'vote' | 'append' | 'heartbeat' | 'snapshot' | 'transfer' | 'read' | 'forward';
 
 /** Every family, in legend order, with its legend text. */
 export const MESSAGE_KINDS: readonly { kind: MessageKind; label: string; types: string }[] = [
@@ -17,11 +17,17 @@ export const MESSAGE_KINDS: readonly { kind: MessageKind; label: string; types: 
   { kind: 'snapshot', label: 'Snapshot', types: 'Snapshot' },
   { kind: 'transfer', label: 'Timeout now', types: 'TimeoutNow (leadership transfer)' },
   { kind: 'read', label: 'Read index', types: 'ReadIndex, ReadIndexResp' },
+  { kind: 'forward', label: 'Forward', types: 'Forward, ForwardConf, ForwardConfResp: a follower hands proposals and changes to the leader (RaftNode, live rooms only)' },
 ];
 
 /** The family `m` is drawn in. */
 export function kindOf(m: Message): MessageKind {
-  switch (m.type) {
+  return kindOfType(m.type);
+}
+
+/** The family a message of wire type `type` is drawn in (core and node-layer messages alike). */
+export function kindOfType(type: string): MessageKind {
+  switch (type) {
     case 'PreVote': case 'PreVoteResp': return 'prevote';
     case 'Vote': case 'VoteResp': return 'vote';
     // An AppendResp also answers a Snapshot, but it reports log progress, which is what appends are about.
@@ -30,6 +36,7 @@ export function kindOf(m: Message): MessageKind {
     case 'Snapshot': return 'snapshot';
     case 'TimeoutNow': return 'transfer';
     case 'ReadIndex': case 'ReadIndexResp': return 'read';
+    default: return 'forward';
   }
 }
 

@@ -4,9 +4,9 @@
  * @module
  */
 import type { NodeId } from '@raftrtc/raft';
-import { FADE_MS, type Cluster, type Flight, type NodeState } from './cluster.js';
 import { setAttr, setText, svg } from './dom.js';
-import { describe, entryCount, isRefusal, isReply, type MessageKind } from './messages.js';
+import type { MessageKind } from './messages.js';
+import type { ClusterSource, Flight, NodeState } from './source.js';
 
 const NODE_R = 38;
 /** Room above a node's centre (for the crown) and below it (for its role badge and note). */
@@ -31,6 +31,7 @@ interface Point { x: number; y: number }
 interface NodeParts {
   group: SVGGElement;
   badge: SVGRectElement;
+  name: SVGTextElement;
   term: SVGTextElement;
   role: SVGTextElement;
   note: SVGTextElement;
@@ -83,28 +84,35 @@ export function markLost(g: SVGGElement): void {
 /** What the diagram asks of the page when clicked. */
 export interface StageActions {
   select(id: NodeId): void;
-  toggleLink(a: NodeId, b: NodeId): void;
+  /** Absent where links cannot be cut (a live room). */
+  toggleLink?(a: NodeId, b: NodeId): void;
 }
 
 /** The SVG diagram of the cluster. */
 export class Stage {
   private readonly at = new Map<NodeId, Point>();
   private readonly nodes = new Map<NodeId, NodeParts>();
-  private readonly links: LinkParts[] = [];
+  private links: LinkParts[] = [];
   private readonly messages = new Map<number, SVGGElement>();
+  private readonly linkLayer: SVGGElement;
   private readonly messageLayer: SVGGElement;
+  private readonly nodeLayer: SVGGElement;
+  /** The ids the nodes and links were made for (a live room's change). */
+  private built: readonly NodeId[] = [];
+  private size = { width: MIN_WIDTH, height: MIN_HEIGHT };
 
-  constructor(private readonly root: SVGSVGElement, private readonly cluster: Cluster, actions: StageActions) {
-    const linkLayer = svg('g', { class: 'links' }, root);
+  constructor(private readonly root: SVGSVGElement, private readonly cluster: ClusterSource, actions: StageActions) {
+    this.linkLayer = svg('g', { class: 'links' }, root);
     // Under the nodes: messages stop at a node's edge, so only the labels they pass could hide them.
     this.messageLayer = svg('g', { class: 'messages', 'aria-hidden': 'true' }, root);
-    const nodeLayer = svg('g', { class: 'nodes' }, root);
-    cluster.ids.forEach((a, i) => cluster.ids.slice(i + 1).forEach((b) => this.links.push(this.makeLink(linkLayer, a, b))));
-    for (const id of cluster.ids) this.nodes.set(id, this.makeNode(nodeLayer, id));
-    this.layout(MIN_WIDTH, MIN_HEIGHT);
+    this.nodeLayer = svg('g', { class: 'nodes' }, root);
+    this.build();
     new ResizeObserver(() => {
       const { width, height } = root.getBoundingClientRect();
-      if (width > 0 && height > 0) this.layout(width, height);
+      if (width > 0 && height > 0) {
+        this.size = { width, height };
+        this.layout();
+      }
     }).observe(root);
 
     root.addEventListener('click', (event) => {
@@ -115,31 +123,48 @@ export class Stage {
         return;
       }
       const link = target?.closest<SVGGElement>('[data-link]');
-      if (link && link.dataset.state !== 'down') {
+      if (link && link.dataset.state !== 'down' && actions.toggleLink) {
         const [a, b] = (link.dataset.link ?? '').split('-');
         actions.toggleLink(a, b);
       }
     });
   }
 
+  /** Makes the nodes and links for the cluster's current ids. */
+  private build(): void {
+    const ids = this.cluster.ids;
+    this.built = ids;
+    this.nodes.clear();
+    this.at.clear();
+    this.links = [];
+    this.linkLayer.replaceChildren();
+    this.nodeLayer.replaceChildren();
+    ids.forEach((a, i) => ids.slice(i + 1).forEach((b) => this.links.push(this.makeLink(this.linkLayer, a, b))));
+    for (const id of ids) this.nodes.set(id, this.makeNode(this.nodeLayer, id));
+    this.layout();
+  }
+
   /**
    * Fits the drawing to a `width` × `height` pixel box: one viewBox unit per pixel when there is room
    * (so nodes keep their size), the nodes on an ellipse as wide as the box allows.
    */
-  private layout(width: number, height: number): void {
+  private layout(): void {
+    const { width, height } = this.size;
     const scale = Math.min(1, width / MIN_WIDTH, height / MIN_HEIGHT);
     const w = width / scale;
     const h = height / scale;
     this.root.setAttribute('viewBox', `${(-w / 2).toFixed(1)} ${(-h / 2).toFixed(1)} ${w.toFixed(1)} ${h.toFixed(1)}`);
-    const n = this.cluster.ids.length;
-    const angles = this.cluster.ids.map((_, i) => -Math.PI / 2 + (2 * Math.PI * i) / n);
-    const low = Math.max(...angles.map(Math.sin));
-    const wide = Math.max(...angles.map((a) => Math.abs(Math.cos(a))));
+    const ids = this.built;
+    const n = ids.length;
+    const angles = ids.map((_, i) => -Math.PI / 2 + (2 * Math.PI * i) / n);
+    // One node sits alone at the top; none at all leaves nothing to place.
+    const low = Math.max(0, ...angles.map(Math.sin));
+    const wide = Math.max(0.5, ...angles.map((a) => Math.abs(Math.cos(a))));
     // The top node's crown touches the top edge and the lowest nodes' notes the bottom edge.
     const ry = (h - ABOVE - BELOW) / (1 + low);
     const rx = Math.min(ry * MAX_STRETCH, (w / 2 - BESIDE) / wide);
     const cy = -h / 2 + ABOVE + ry;
-    this.cluster.ids.forEach((id, i) => {
+    ids.forEach((id, i) => {
       const p = { x: rx * Math.cos(angles[i]), y: cy + ry * Math.sin(angles[i]) };
       this.at.set(id, p);
       this.nodes.get(id)?.group.setAttribute('transform', `translate(${p.x.toFixed(1)} ${p.y.toFixed(1)})`);
@@ -158,8 +183,9 @@ export class Stage {
   }
 
   /** Redraws for the cluster's current time, with `selected` highlighted. */
-  render(selected: NodeId): void {
-    const states = new Map(this.cluster.ids.map((id) => [id, this.cluster.node(id)]));
+  render(selected: NodeId | null): void {
+    if (this.cluster.ids !== this.built) this.build();
+    const states = new Map(this.built.map((id) => [id, this.cluster.node(id)]));
     for (const [id, parts] of this.nodes) this.renderNode(parts, states.get(id) as NodeState, id === selected);
     for (const link of this.links) this.renderLink(link, states);
     this.renderMessages();
@@ -171,17 +197,17 @@ export class Stage {
     svg('circle', { class: 'node-halo', r: NODE_R + 9 }, group);
     svg('circle', { class: 'node-body', r: NODE_R }, group);
     svg('path', { class: 'node-crown', d: 'M-13 5-15-7-7-1 0-10 7-1 15-7 13 5Z', transform: `translate(0 ${-NODE_R - 14})` }, group);
-    svg('text', { class: 'node-id', y: -2 }, group).textContent = id;
+    const name = svg('text', { class: 'node-id', y: -2 }, group);
     const term = svg('text', { class: 'node-term', y: 17 }, group);
     const badge = svg('rect', { class: 'node-badge', y: NODE_R + 11, height: 22, rx: 11 }, group);
     const role = svg('text', { class: 'node-role', y: NODE_R + 22 }, group);
     const note = svg('text', { class: 'node-note', y: NODE_R + 46 }, group);
-    return { group, badge, term, role, note, title, drawn: '' };
+    return { group, badge, name, term, role, note, title, drawn: '' };
   }
 
   private renderNode(parts: NodeParts, s: NodeState, selected: boolean): void {
-    const role = s.alive ? s.role ?? 'follower' : 'crashed';
-    const key = `${role}|${s.term}|${s.commit}|${s.lastIndex}|${s.isolated}|${selected}`;
+    const role = s.shown;
+    const key = `${s.name}|${role}|${s.term}|${s.commit}|${s.lastIndex}|${s.isolated}|${s.note}|${selected}`;
     if (key === parts.drawn) return;
     parts.drawn = key;
     const g = parts.group;
@@ -190,14 +216,16 @@ export class Stage {
     setAttr(g, 'data-commit', String(s.commit));
     setAttr(g, 'data-isolated', String(s.isolated));
     setAttr(g, 'data-selected', String(selected));
+    // Names longer than a node is wide are cut; the title has the whole name.
+    setText(parts.name, s.name.length > 9 ? `${s.name.slice(0, 8)}…` : s.name);
     setText(parts.term, `term ${s.term}`);
     setText(parts.role, role);
     // Sized from the label's length: measuring text would force a layout on every role change.
     const width = Math.max(84, role.length * BADGE_EM + 26);
     setAttr(parts.badge, 'x', String(-width / 2));
     setAttr(parts.badge, 'width', String(width));
-    setText(parts.note, s.isolated ? 'isolated' : '');
-    setText(parts.title, `${s.id}: ${role}, term ${s.term}, commit ${s.commit}${s.isolated ? ', isolated' : ''}`);
+    setText(parts.note, s.note);
+    setText(parts.title, `${s.name === s.id ? s.id : `${s.name} (${s.id})`}: ${role}, term ${s.term}, commit ${s.commit}${s.note ? `, ${s.note}` : ''}`);
   }
 
   private makeLink(layer: SVGGElement, a: NodeId, b: NodeId): LinkParts {
@@ -222,7 +250,10 @@ export class Stage {
   private renderMessages(): void {
     const now = this.cluster.time;
     const seen = new Set<number>();
+    const fade = this.cluster.fadeMs;
     for (const f of this.cluster.inFlight()) {
+      // A live room's message may name a peer not drawn (yet).
+      if (!this.at.has(f.from) || !this.at.has(f.to) || f.from === f.to) continue;
       seen.add(f.id);
       let g = this.messages.get(f.id);
       if (!g) {
@@ -234,7 +265,7 @@ export class Stage {
       g.setAttribute('transform', `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
       if (f.lostAt !== null && now >= f.lostAt) {
         if (!g.classList.contains('is-lost')) markLost(g);
-        g.setAttribute('opacity', Math.max(0, 1 - (now - f.lostAt) / FADE_MS).toFixed(2));
+        g.setAttribute('opacity', Math.max(0, 1 - (now - f.lostAt) / fade).toFixed(2));
       }
     }
     for (const [id, g] of this.messages) {
@@ -245,8 +276,8 @@ export class Stage {
   }
 
   private makeMessage(f: Flight): SVGGElement {
-    const g = drawGlyph({ kind: f.kind, reply: isReply(f.message), refusal: isRefusal(f.message), entries: entryCount(f.message) });
-    svg('title', {}, g).textContent = describe(f.message);
+    const g = drawGlyph({ kind: f.kind, reply: f.reply, refusal: f.refusal, entries: f.entries });
+    svg('title', {}, g).textContent = f.label;
     return g;
   }
 
