@@ -38,7 +38,7 @@ export function RoomScreen({ client, onLeave }: RoomScreenProps) {
           <MediaPanel client={client} peers={view.peers} />
           <FilesPanel files={client.files} />
           <PeersPanel peers={view.peers} />
-          <RaftPanel raft={view.raft} leaderName={leaderName} />
+          <RaftPanel raft={view.raft} leaderName={leaderName} room={view.room} peerId={view.peerId} />
           <EventLog events={view.events} />
         </aside>
       </div>
@@ -252,7 +252,9 @@ function PeersPanel({ peers }: { peers: PeerView[] }) {
   );
 }
 
-function RaftPanel({ raft, leaderName }: { raft: RaftView; leaderName: string | null }) {
+function RaftPanel({ raft, leaderName, room, peerId }: { raft: RaftView; leaderName: string | null; room: string; peerId: string }) {
+  // The visualizer fed by this tab (packages/app/src/room/live-feed.ts): it must open in this browser, as a tab.
+  const live = `/visualizer?room=${encodeURIComponent(room)}&peer=${encodeURIComponent(peerId)}`;
   return (
     <section className="card panel" aria-labelledby="raft-title">
       <h2 id="raft-title">Raft</h2>
@@ -266,6 +268,10 @@ function RaftPanel({ raft, leaderName }: { raft: RaftView; leaderName: string | 
         <div><dt>Voters</dt><dd>{raft.voters.length}</dd></div>
         <div><dt>Learners</dt><dd>{raft.learners.length}</dd></div>
       </dl>
+      <p className="raft-live">
+        <a className="btn btn-small btn-ghost" id="raft-live" href={live} target="_blank" rel="noopener">Open live view</a>
+        <span className="muted">this room in the Raft visualizer</span>
+      </p>
     </section>
   );
 }
