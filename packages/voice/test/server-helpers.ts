@@ -50,6 +50,7 @@ export interface ConnectOptions {
   proto?: CallingProto;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
+  callOptions?: grpc.CallOptions;
 }
 
 /** Opens a `VoIP` call to `address`, recording every response; a fresh channel per client (as separate processes would have). */
@@ -60,7 +61,7 @@ export function connect(address: string, options: ConnectOptions = {}): TestClie
   const md = new grpc.Metadata();
   if (options.passcode !== undefined) md.set('passcode', options.passcode);
   if (options.room !== undefined) md.set('room', options.room);
-  const call = client.VoIP(md);
+  const call = client.VoIP(md, options.callOptions);
   const received: ServerRES[] = [];
   let resolveDone: (e: Ended) => void = () => {};
   const donePromise = new Promise<Ended>((r) => (resolveDone = r));
