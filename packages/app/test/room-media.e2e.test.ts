@@ -231,6 +231,9 @@ describe('files, camera and microphone in the room app', { skip: chromiumMissing
     await brian.page.screenshot({ path: join(ARTIFACTS, 'room-media.png'), fullPage: true });
     await brian.page.setViewportSize({ width: 390, height: 844 });
     await brian.page.screenshot({ path: join(ARTIFACTS, 'room-media-phone.png'), fullPage: true });
+    await brian.page.emulateMedia({ colorScheme: 'dark' });
+    await brian.page.screenshot({ path: join(ARTIFACTS, 'room-media-phone-dark.png'), fullPage: true });
+    await brian.page.emulateMedia({ colorScheme: 'light' });
     await brian.page.setViewportSize({ width: 1280, height: 900 });
 
     // Camera off: the track stops (the camera light goes off) and the others see Ada's initial instead.

@@ -70,10 +70,12 @@ export function MediaPanel({ client, peers }: { client: RoomClient; peers: PeerV
 
 function DeviceToggle({ id, label, state, icon, onToggle }: { id: string; label: string; state: DeviceState; icon: ReactNode; onToggle(): void }) {
   const on = state === 'on';
+  const starting = state === 'starting';
+  // aria-disabled rather than disabled while the browser asks: a disabled button would drop the keyboard focus.
   return (
     <button
       type="button" id={id} className={`btn btn-small device-toggle${on ? ' is-on' : ''}`} aria-pressed={on}
-      disabled={state === 'starting'} aria-busy={state === 'starting'} onClick={onToggle} data-state={state}
+      aria-disabled={starting} aria-busy={starting} onClick={() => { if (!starting) onToggle(); }} data-state={state}
     >
       {icon}
       {label}
