@@ -384,6 +384,7 @@ export class FileShare {
     t.state = 'sending';
     this.#changed();
     const sha256 = await entry.sha256;
+    if (t.state !== 'sending') return; // cancelled, or its peer went away, while the file was being hashed
     const announce = (id: number): void => {
       if (t.wireId !== null) return;
       t.wireId = id;
