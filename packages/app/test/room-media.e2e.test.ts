@@ -176,6 +176,24 @@ describe('files, camera and microphone in the room app', { skip: chromiumMissing
     await ada.page.evaluate(() => (globalThis as unknown as { restoreReads(): void }).restoreReads());
   });
 
+  it('files dropped onto the chat are shared like attached ones', async () => {
+    const [ada, brian] = people as [Person, Person];
+    const text = `dropped at seed ${randomBytes(4).toString('hex')}`;
+    const dataTransfer = await ada.page.evaluateHandle((text) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text], 'dropped.txt', { type: 'text/plain' }));
+      return dt;
+    }, text);
+    await ada.page.dispatchEvent('section.chat', 'dragenter', { dataTransfer });
+    await ada.page.waitForSelector('section.chat .drop-overlay', WAIT);
+    await ada.page.dispatchEvent('section.chat', 'drop', { dataTransfer });
+    await ada.page.waitForSelector('section.chat .drop-overlay', { state: 'detached', ...WAIT });
+    const item = brian.fileItem('in', 'dropped.txt');
+    await brian.page.waitForSelector(`${item}[data-state="done"][data-verified="true"]`, WAIT);
+    const [download] = await Promise.all([brian.page.waitForEvent('download', WAIT), brian.page.click(`${item} a.file-download`)]);
+    assert.equal(readFileSync(await download.path(), 'utf8'), text, 'the dropped file arrives as it was');
+  });
+
   it('a file over the limit is refused with a message and sent to nobody', async () => {
     const [ada, brian] = people as [Person, Person];
     // Sparse: the size is real, the disk blocks are not.
