@@ -17,7 +17,7 @@ import { kindOfType } from './messages.js';
 import type { ClusterEvent, ClusterSource, EventTone, Flight, LogCell, NodeState } from './source.js';
 
 /** A message is drawn travelling this long… */
-const TRAVEL_MS = 450;
+const TRAVEL_MS = 350;
 /** …starting this long after it was seen, so the frames' batching (100 ms) does not make it jump. */
 const LAG_MS = 150;
 /** At most this many messages are drawn at once; the oldest go first. */
@@ -182,10 +182,6 @@ export class LiveCluster implements ClusterSource {
     const now = Date.now();
     this.lastFrame = now;
     this.name = frame.name;
-    if (this.feed !== 'live') {
-      this.feed = 'live';
-      this.emit(now, `Watching ${frame.name}'s room tab`, 'network');
-    }
     this.heard.clear();
     for (const { status, ageMs } of frame.nodes) this.heard.set(status.id, { status, at: status.id === this.peer ? frame.at : now - ageMs });
     this.updateIds();
@@ -195,6 +191,11 @@ export class LiveCluster implements ClusterSource {
       if (e.seq <= this.lastEventSeq) continue;
       this.lastEventSeq = e.seq;
       this.emit(e.at, e.text, TONES[e.kind] ?? 'network');
+    }
+    // After the room's own events, which a first frame replays: the feed lists newest first.
+    if (this.feed !== 'live') {
+      this.feed = 'live';
+      this.emit(now, `Watching ${frame.name}'s room tab`, 'network');
     }
   }
 

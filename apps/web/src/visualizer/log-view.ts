@@ -16,6 +16,7 @@ const TERM_HUES = 6;
 
 interface Row {
   item: HTMLLIElement;
+  name: HTMLElement;
   meta: HTMLElement;
   cells: HTMLElement;
   kv: HTMLElement;
@@ -53,11 +54,11 @@ export class LogView {
     for (const id of this.built) {
       const item = html('li', { class: 'log-row', attrs: { 'data-node': id } }, this.list);
       const who = html('div', { class: 'log-who', attrs: { 'aria-hidden': 'true' } }, item);
-      html('span', { class: 'log-name', text: this.cluster.node(id).name }, who);
+      const name = html('span', { class: 'log-name' }, who);
       const meta = html('span', { class: 'log-meta' }, who);
       const cells = html('div', { class: 'log-cells', attrs: { 'aria-hidden': 'true' } }, item);
       const kv = html('span', { class: 'log-kv', attrs: { 'aria-hidden': 'true' } }, item);
-      this.rows.set(id, { item, meta, cells, kv, drawn: '' });
+      this.rows.set(id, { item, name, meta, cells, kv, drawn: '' });
     }
   }
 
@@ -84,13 +85,16 @@ export class LogView {
   private renderRow(row: Row, s: NodeState, start: number): void {
     const role = s.shown;
     // By Log Matching, two logs with the same last index and term are the same log: no need to compare entries.
-    const key = [role, s.term, s.commit, s.applied, s.snapshot?.index ?? 0, s.lastIndex, s.lastTerm, s.stateText, start, this.columns].join('|');
+    const key = [s.name, role, s.term, s.commit, s.applied, s.snapshot?.index ?? 0, s.lastIndex, s.lastTerm, s.stateText, start, this.columns].join('|');
     if (key === row.drawn) return;
     row.drawn = key;
     setAttr(row.item, 'data-role', role);
     setAttr(row.item, 'data-commit', String(s.commit));
     setAttr(row.item, 'data-last', String(s.lastIndex));
     setAttr(row.item, 'aria-label', `${s.name}, ${role}, term ${s.term}: log up to index ${s.lastIndex}, committed up to ${s.commit}, state ${s.stateText}`);
+    // A live peer's name arrives with its first status.
+    setText(row.name, s.name.length > 8 ? `${s.name.slice(0, 7)}…` : s.name);
+    setAttr(row.name, 'title', s.name);
     setText(row.meta, `commit ${s.commit}`);
     setText(row.kv, s.stateText);
     row.cells.style.setProperty('--cols', String(this.columns));

@@ -108,6 +108,7 @@ function simulation(params: URLSearchParams): void {
 function live(room: string, peer: string): void {
   const cluster = new LiveCluster(room, peer);
   document.querySelectorAll<HTMLElement>('.sim-only').forEach((el) => { el.hidden = true; });
+  document.body.classList.add('is-live');
   document.title = `Live: ${room} · Raft visualizer · RaftRTC`;
   setText(byId('tagline', HTMLElement), `Live room ${room}: the real RaftNodes of its peers, as one of its tabs sees them`);
   setText(byId('sum-safety-label', HTMLElement), 'Feed');
@@ -125,6 +126,7 @@ function live(room: string, peer: string): void {
     const key = `${feed}|${who}`;
     if (key === drawn) return;
     drawn = key;
+    setAttr(document.body, 'data-feed', feed);
     setAttr(banner, 'data-feed', feed);
     setAttr(safety, 'data-feed', feed);
     setText(safety, feed);

@@ -11,6 +11,7 @@ import type { ClusterSource, NodeState } from './source.js';
 interface Choice {
   input: HTMLInputElement;
   label: HTMLLabelElement;
+  name: HTMLSpanElement;
 }
 
 /** The selected node's card. */
@@ -50,10 +51,10 @@ export class NodePanel {
       const label = html('label', { class: 'choice' }, this.picker);
       const input = html('input', { attrs: { type: 'radio', name: 'node', value: id } }, label);
       html('span', { class: 'choice-dot', attrs: { 'aria-hidden': 'true' } }, label);
-      html('span', { text: this.cluster.node(id).name }, label);
+      const name = html('span', {}, label);
       input.checked = id === this.current;
       input.addEventListener('change', () => this.select(id));
-      this.choices.set(id, { input, label });
+      this.choices.set(id, { input, label, name });
     }
   }
 
@@ -100,7 +101,12 @@ export class NodePanel {
       this.build();
       if (this.current !== null) this.select(this.current);
     }
-    for (const [id, choice] of this.choices) setAttr(choice.label, 'data-role', c.node(id).shown);
+    for (const [id, choice] of this.choices) {
+      const other = c.node(id);
+      setAttr(choice.label, 'data-role', other.shown);
+      // A live peer's name arrives with its first status.
+      setText(choice.name, other.name);
+    }
     if (this.current === null) {
       if (this.details.childElementCount > 0) this.details.replaceChildren();
       this.detailsDrawn = '';

@@ -216,6 +216,7 @@ export class Stage {
     setAttr(g, 'data-commit', String(s.commit));
     setAttr(g, 'data-isolated', String(s.isolated));
     setAttr(g, 'data-selected', String(selected));
+    setAttr(g, 'data-note', s.note || null);
     // Names longer than a node is wide are cut; the title has the whole name.
     setText(parts.name, s.name.length > 9 ? `${s.name.slice(0, 8)}…` : s.name);
     setText(parts.term, `term ${s.term}`);
