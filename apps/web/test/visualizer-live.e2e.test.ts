@@ -189,6 +189,19 @@ describe('the visualizer fed by a live room, in Chromium', { skip }, () => {
     await viz.setViewportSize({ width: 1280, height: 860 });
   });
 
+  it('follows the room tab through a reload: the feed is lost, then resumes as the same peer', async () => {
+    const ada = people[0]!;
+    // A reload runs `pagehide` (the client closes and its feed says goodbye), then rejoins as the same peer.
+    await ada.page.reload();
+    await viz.waitForFunction(() => window.__viz!.state().feed === 'lost', null, WAIT);
+    await ada.page.waitForSelector('#room-status', WAIT);
+    await viz.waitForFunction((n) => {
+      const s = window.__viz!.state();
+      return s.feed === 'live' && s.nodes.length === n && s.nodes.filter((x) => x.shown === 'leader').length === 1;
+    }, ids.length, WAIT);
+    assert.equal(await viz.getAttribute('#live-banner', 'data-feed'), 'live', 'the banner says live again');
+  });
+
   it('says it lost the feed when the room tab closes', async () => {
     const ada = people[0]!;
     // As a person closing the tab: `pagehide` runs, the client closes, and its feed says goodbye.
@@ -201,6 +214,23 @@ describe('the visualizer fed by a live room, in Chromium', { skip }, () => {
     await viz.waitForFunction(() => Array.from(document.querySelectorAll('#events .event-text'))
       .some((e) => e.textContent?.includes('the live view stopped')), null, WAIT);
     await viz.screenshot({ path: join(ARTIFACTS, 'visualizer-live-lost.png') });
+  });
+
+  it('says it is waiting when no room tab publishes', async () => {
+    const page = await people[1]!.context.newPage();
+    const errors: string[] = [];
+    watchErrors(page, 'waiting view', errors);
+    await page.goto(`${server.url}visualizer?room=${ROOM}&peer=nobody-here`);
+    await page.waitForSelector('#stage-empty:not([hidden])', WAIT);
+    assert.match(await page.textContent('#stage-empty') ?? '', /Waiting for the room tab/);
+    assert.equal(await page.getAttribute('#live-banner', 'data-feed'), 'waiting');
+    assert.match(await page.textContent('#live-banner') ?? '', /Waiting for the room tab/);
+    const state = await vizState(page);
+    assert.deepEqual([state.feed, state.flights.length], ['waiting', 0], 'nothing is made up');
+    assert.deepEqual(state.nodes.map((n) => [n.id, n.shown]), [], 'no nodes before a frame');
+    await page.screenshot({ path: join(ARTIFACTS, 'visualizer-live-waiting.png') });
+    await page.close();
+    assert.deepEqual(errors, [], 'the waiting view logged no error');
   });
 
   it('logged no error on any page', () => {

@@ -50,6 +50,18 @@ function clock(at: number): string {
   return new Date(at).toTimeString().slice(0, 8);
 }
 
+/** The log cells of a status, made once: the views ask for every node several times a frame. */
+const cellsOf = new WeakMap<LiveNodeStatus, LogCell[]>();
+
+function cells(s: LiveNodeStatus): LogCell[] {
+  let made = cellsOf.get(s);
+  if (!made) {
+    made = s.log.map((e) => ({ index: e.index, term: e.term, kind: e.kind, label: e.summary }));
+    cellsOf.set(s, made);
+  }
+  return made;
+}
+
 interface Heard {
   status: LiveNodeStatus;
   /** `Date.now()` when the status was true (the feed's clock, for its own peer; ours minus its age, for others). */
@@ -111,7 +123,7 @@ export class LiveCluster implements ClusterSource {
     }
     const s = h.status;
     const age = Date.now() - h.at;
-    const entries: LogCell[] = s.log.map((e) => ({ index: e.index, term: e.term, kind: e.kind, label: e.summary }));
+    const entries = cells(s);
     const lastTerm = entries.at(-1)?.term ?? s.snapshot?.term ?? 0;
     let shown: string = s.role;
     if (s.role !== 'leader' && s.learners.includes(id)) shown = 'learner';
