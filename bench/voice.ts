@@ -10,8 +10,10 @@
  *
  * Per configuration, for the relay and the baseline: forwarding latency p50/p99, frames delivered against
  * those expected (every frame to every other client), frames the relay dropped (its per-client queues drop
- * the oldest), clients it disconnected, and server CPU ms per 1,000 forwarded frames. A last line gives the
- * largest client count whose p99 stayed under 20 ms on the relay, with the server's CPU share (its cores).
+ * the oldest), clients it disconnected, server CPU ms per 1,000 frames delivered (received by a client; a
+ * frame a server only buffered helps nobody), and the CPU share (cores) of the server and of the client
+ * process: a client process near one core means the clients, not the server, set the figures. A last line
+ * gives the largest client count whose p99 stayed under 20 ms on the relay, with the server's cores there.
  *
  * The baseline, measured in the same run: the seed's server design in grpc-js, a naive fan-out with the same
  * service and the same clients: decode each request, write it to every other call (encoded once per
@@ -51,12 +53,13 @@ interface ClientsReport {
   received: number;
   /** Calls that ended before the window did. */
   ended: number;
+  /** The client process's CPU time over the window, ms: near the window's length, the clients are the bottleneck. */
+  cpuMs: number;
 }
 
 /** A running server under test: its address, how many frames it has handed out, and how to stop it. */
 interface Subject {
   address: string;
-  forwarded(): number;
   dropped(): number;
   evicted(): number;
   close(): Promise<void>;
@@ -66,7 +69,6 @@ async function startRelay(maxClients: number): Promise<Subject> {
   const server = await startVoiceServer({ passcode: PASSCODE, maxClients, logLevel: 'error' });
   return {
     address: server.address,
-    forwarded: () => server.metrics().framesOut,
     dropped: () => server.metrics().framesDropped,
     evicted: () => server.metrics().left.stalled + server.metrics().left.malformed,
     close: () => server.close(),
@@ -76,7 +78,6 @@ async function startRelay(maxClients: number): Promise<Subject> {
 /** The baseline: a naive grpc-js fan-out of the same service. */
 async function startNaive(): Promise<Subject> {
   const calls = new Set<grpc.ServerDuplexStream<ClientREQ, ServerRES>>();
-  let forwarded = 0;
   const server = new grpc.Server();
   server.addService(calling.service, {
     VoIP: (call: grpc.ServerDuplexStream<ClientREQ, ServerRES>) => {
@@ -88,7 +89,6 @@ async function startNaive(): Promise<Subject> {
           for (const other of calls) {
             if (other === call) continue;
             other.write({ message: { msg: req.message, id } });
-            forwarded += 1;
           }
         }
       });
@@ -106,7 +106,6 @@ async function startNaive(): Promise<Subject> {
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   return {
     address: `127.0.0.1:${port}`,
-    forwarded: () => forwarded,
     dropped: () => 0,
     evicted: () => 0,
     close: () => new Promise<void>((resolve) => {
@@ -127,30 +126,35 @@ async function measure(subject: Subject, cfg: Omit<ClientsConfig, 'address'>): P
   const lines = createInterface({ input: child.stdout! });
   let cpu0 = process.cpuUsage();
   let t0 = performance.now();
-  let fwd0 = 0;
   let drop0 = 0;
+  let cpuMs = NaN;
+  let wallMs = NaN;
+  let dropped = NaN;
   let figures: Record<string, number> | undefined;
   for await (const line of lines) {
     if (line === 'window-start') {
       cpu0 = process.cpuUsage();
       t0 = performance.now();
-      fwd0 = subject.forwarded();
       drop0 = subject.dropped();
     } else if (line === 'window-end') {
       const cpu = process.cpuUsage(cpu0);
-      const wallMs = performance.now() - t0;
-      const forwarded = subject.forwarded() - fwd0;
-      const cpuMs = (cpu.user + cpu.system) / 1000;
-      figures = { cpuMsPer1000: sig((cpuMs / Math.max(1, forwarded)) * 1000), serverCores: sig(cpuMs / wallMs), forwardedPerSec: sig((forwarded / wallMs) * 1000), dropped: subject.dropped() - drop0 };
+      wallMs = performance.now() - t0;
+      cpuMs = (cpu.user + cpu.system) / 1000;
+      dropped = subject.dropped() - drop0;
     } else if (line.startsWith('{')) {
       const r = JSON.parse(line) as ClientsReport;
       const expected = r.sent * (cfg.clients - 1);
       figures = {
-        ...figures,
         p50Ms: sig(quantile(r.latencies, 0.5)),
         p99Ms: sig(quantile(r.latencies, 0.99)),
         sent: r.sent,
+        received: r.received,
         delivered: sig(r.received / Math.max(1, expected)),
+        dropped,
+        // Per frame that reached a client: frames a server merely buffered cost it little and help nobody.
+        cpuMsPer1000: sig((cpuMs / Math.max(1, r.received)) * 1000),
+        serverCores: sig(cpuMs / wallMs),
+        clientCores: sig(r.cpuMs / wallMs),
         clientsEnded: r.ended,
         evicted: subject.evicted(),
       };
@@ -219,12 +223,14 @@ async function clientsMain(cfg: ClientsConfig): Promise<void> {
   });
   await new Promise((r) => setTimeout(r, cfg.warmup * 1000));
   recording = true;
+  const cpu0 = process.cpuUsage();
   process.stdout.write('window-start\n');
   await new Promise((r) => setTimeout(r, cfg.seconds * 1000));
   recording = false;
+  const cpu = process.cpuUsage(cpu0);
   process.stdout.write('window-end\n');
   for (const stop of timers) stop();
-  const report: ClientsReport = { latencies, sent, received, ended };
+  const report: ClientsReport = { latencies, sent, received, ended, cpuMs: (cpu.user + cpu.system) / 1000 };
   process.stdout.write(JSON.stringify(report) + '\n');
   for (const s of streams) {
     s.call.cancel();

@@ -110,9 +110,15 @@ export async function runServe(argv: readonly string[]): Promise<void> {
     return;
   }
   process.stderr.write(`voice relay listening on ${server.address}${server.metricsUrl ? ` (metrics at ${server.metricsUrl})` : ''}\n`);
+  // Only the first signal shuts down gracefully; with the listeners gone, a second Ctrl+C ends at once.
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    const on = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
   });
   process.stderr.write(`${signal}: shutting down\n`);
   await server.close();
