@@ -263,7 +263,7 @@ describe('jitter buffer', () => {
           if (r.first) assert.equal(r.result, 'accepted', `round ${round}: frame ${r.seq} arriving within the window is accepted`);
           else assert.notEqual(r.result, 'accepted', `round ${round}: a second copy of ${r.seq} is not accepted`);
         }
-        const audible = played.filter((p) => p.kind !== 'idle') as Array<Exclude<Pop<number>, { kind: 'idle' }>>;
+        const audible = played.filter((p) => p.kind === 'frame' || p.kind === 'conceal') as Array<Extract<Pop<number>, { seq: number }>>;
         const seqs = audible.map((p) => p.seq);
         for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `round ${round}: played seqs run without holes (${seqs[i - 1]} then ${seqs[i]})`);
         for (const p of audible) {
@@ -282,7 +282,7 @@ describe('jitter buffer', () => {
       for (let round = 0; round < 50; round++) {
         const target = 1 + rng.int(4);
         const { played, results, jb } = simulate(rng, { frames: 200, target, maxDelay: target + 1 + rng.int(10), loss: 0.05, duplicate: 0.1 });
-        const seqs = played.filter((p) => p.kind !== 'idle').map((p) => (p as { seq: number }).seq);
+        const seqs = played.filter((p) => p.kind === 'frame' || p.kind === 'conceal').map((p) => (p as { seq: number }).seq);
         for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `round ${round}: played seqs increase (${seqs[i - 1]} then ${seqs[i]})`);
         const playedFrames = played.filter((p) => p.kind === 'frame').map((p) => (p as { seq: number }).seq);
         assert.equal(new Set(playedFrames).size, playedFrames.length, `round ${round}: no frame plays twice`);
@@ -293,17 +293,30 @@ describe('jitter buffer', () => {
     });
   });
 
-  test('after the sender goes quiet it conceals a short tail, goes idle, and a jump in seq (mute) is not a loss', () => {
+  test('a dry buffer waits for the frame due (stretch) instead of giving it up', () => {
+    const jb = new JitterBuffer<number>({ targetFrames: 2, concealFrames: 3 });
+    jb.push(1, 1);
+    jb.push(2, 2);
+    assert.deepEqual([jb.pop(), jb.pop()].map((p) => p.kind), ['frame', 'frame'], 'frames 1 and 2 play');
+    assert.deepEqual([jb.pop(), jb.pop()].map((p) => p.kind), ['stretch', 'stretch'], 'frame 3 is late: the wait is bridged');
+    assert.equal(jb.push(3, 3), 'accepted', 'frame 3 arriving late is still taken');
+    jb.push(4, 4);
+    const next = [jb.pop(), jb.pop()];
+    assert.deepEqual(next.map((p) => p.kind === 'frame' && p.seq), [3, 4], 'and played, in order');
+    assert.equal(jb.stats.late + jb.stats.concealed, 0, 'nothing dropped, nothing lost');
+  });
+
+  test('after the sender goes quiet it bridges a short tail, goes idle, and a jump in seq (mute) is not a loss', () => {
     const jb = new JitterBuffer<number>({ targetFrames: 3, concealFrames: 2 });
     for (let seq = 1; seq <= 5; seq++) jb.push(seq, seq);
     const kinds = Array.from({ length: 10 }, () => jb.pop().kind);
-    assert.deepEqual(kinds, ['frame', 'frame', 'frame', 'frame', 'frame', 'conceal', 'conceal', 'idle', 'idle', 'idle'], 'five frames, two concealed, then idle');
+    assert.deepEqual(kinds, ['frame', 'frame', 'frame', 'frame', 'frame', 'stretch', 'stretch', 'idle', 'idle', 'idle'], 'five frames, two bridged, then idle');
     assert.equal(jb.push(4, 4), 'late', 'a frame from before the silence is late');
     jb.push(500, 500);
     jb.push(501, 501);
     const after = Array.from({ length: 5 }, () => jb.pop());
-    assert.deepEqual(after.map((p) => p.kind), ['idle', 'idle', 'frame', 'frame', 'conceal'], 'primes for the target depth, then plays 500 and 501 without concealing 8..499');
-    assert.equal(jb.stats.concealed, 3, 'no concealment for the muted stretch');
+    assert.deepEqual(after.map((p) => p.kind), ['idle', 'idle', 'frame', 'frame', 'stretch'], 'primes for the target depth, then plays 500 and 501 without concealing 6..499');
+    assert.equal(jb.stats.concealed, 0, 'no concealment for the muted stretch');
     assert.equal(jb.stats.resets, 1, 'one reset');
   });
 

@@ -8,7 +8,7 @@ import type { CallOptions } from './call.js';
 
 /** The `call` command's usage text. */
 export const CALL_USAGE = `usage: npm run voice -- call --server HOST:PORT --name NAME --passcode CODE [--room ROOM]
-         [--input FILE.wav | --no-mic] [--output FILE.wav] [--jitter-ms MS] [--tls-ca FILE]
+         [--input FILE.wav | --no-mic] [--output FILE.wav] [--jitter-ms MS] [--jitter-max-ms MS] [--tls-ca FILE]
          [--duration SECONDS] [--exit-on-eof]
 
   --server       the voice relay, HOST:PORT
@@ -19,6 +19,7 @@ export const CALL_USAGE = `usage: npm run voice -- call --server HOST:PORT --nam
   --no-mic       send nothing but files played with the "play" command
   --output       write the call to this WAV file (48 kHz mono, in real time) instead of the speakers
   --jitter-ms    jitter buffer depth per speaker (default 60, a multiple of 20)
+  --jitter-max-ms  most audio held per speaker before the oldest is dropped (default jitter-ms + 1000)
   --tls-ca       connect with TLS, trusting this CA certificate (PEM)
   --duration     leave after this many seconds
   --exit-on-eof  leave once the --input file has been sent
@@ -47,7 +48,7 @@ export function parseCallArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
       allowPositionals: false,
       options: {
         server: { type: 'string' }, name: { type: 'string' }, passcode: { type: 'string' }, room: { type: 'string' },
-        input: { type: 'string' }, 'no-mic': { type: 'boolean' }, output: { type: 'string' }, 'jitter-ms': { type: 'string' },
+        input: { type: 'string' }, 'no-mic': { type: 'boolean' }, output: { type: 'string' }, 'jitter-ms': { type: 'string' }, 'jitter-max-ms': { type: 'string' },
         'tls-ca': { type: 'string' }, duration: { type: 'string' }, 'exit-on-eof': { type: 'boolean' },
       },
     }));
@@ -64,6 +65,8 @@ export function parseCallArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
   if (values['exit-on-eof'] && !values.input) throw new UsageError('--exit-on-eof needs --input');
   const jitterMs = positiveNumber(values['jitter-ms'], '--jitter-ms');
   if (jitterMs !== undefined && jitterMs % 20 !== 0) throw new UsageError('--jitter-ms takes a multiple of 20 (frames are 20 ms)');
+  const jitterMaxMs = positiveNumber(values['jitter-max-ms'], '--jitter-max-ms');
+  if (jitterMaxMs !== undefined && jitterMaxMs < (jitterMs ?? 60)) throw new UsageError('--jitter-max-ms must be at least --jitter-ms');
   const duration = positiveNumber(values.duration, '--duration');
   return {
     server: values.server,
@@ -74,6 +77,7 @@ export function parseCallArgs(argv: readonly string[], env: NodeJS.ProcessEnv = 
     noMic: values['no-mic'] ?? false,
     output: values.output,
     jitterMs: jitterMs ?? 60,
+    jitterMaxMs,
     tlsCa: values['tls-ca'],
     durationMs: duration !== undefined ? duration * 1000 : undefined,
     exitOnEof: values['exit-on-eof'] ?? false,

@@ -62,6 +62,11 @@ export interface CallOptions {
   noMic?: boolean;
   /** Jitter buffer depth; default 60 ms. */
   jitterMs?: number;
+  /**
+   * Most audio a speaker's jitter buffer holds before dropping the oldest, bounding the delay a burst after
+   * a stall can add; default 1000 ms more than `jitterMs`.
+   */
+  jitterMaxMs?: number;
   /** PEM file of the CA to trust: the call then uses TLS. */
   tlsCa?: string;
   /** Leave after this long. */
@@ -96,7 +101,7 @@ export interface CallStats {
   framesReceived: number;
   /** Items dropped by the bounded queues because a stage fell behind, by queue. */
   queueDrops: { capture: number; send: number; receive: number; playback: number };
-  /** Summed over all senders' jitter buffers. */
+  /** Summed over all senders' jitter buffers (`concealed`: lost frames and dry ticks bridged). */
   late: number;
   duplicates: number;
   concealed: number;
@@ -155,6 +160,7 @@ export class Call {
   readonly #opts: CallOptions;
   readonly #io: CallIo;
   readonly #targetFrames: number;
+  readonly #maxFrames: number;
   #seq = 0;
   #muted = false;
   #deafened = false;
@@ -193,6 +199,7 @@ export class Call {
     this.#opts = options;
     this.#io = io;
     this.#targetFrames = Math.max(1, Math.round((options.jitterMs ?? 60) / FRAME_MS));
+    this.#maxFrames = Math.max(this.#targetFrames, Math.round((options.jitterMaxMs ?? (options.jitterMs ?? 60) + 1000) / FRAME_MS));
     this.#result = new Promise((resolve) => (this.#finished = resolve));
   }
 
@@ -200,6 +207,8 @@ export class Call {
   async run(): Promise<CallResult> {
     try {
       this.#prepareAudio();
+      // Compiling the codec's WebAssembly takes a moment: done before connecting, not while audio arrives.
+      this.#encoder = new OpusEncoder();
     } catch (err) {
       return this.stop(ExitCode.Audio, (err as Error).message);
     }
@@ -356,7 +365,6 @@ export class Call {
   }
 
   #startPipelines(): void {
-    this.#encoder = new OpusEncoder();
     this.#stages.push(this.#encodeStage(), this.#sendStage(), this.#jitterStage(), this.#playbackStage());
     this.#clock = new FrameClock(() => this.#tick(), { maxCatchUp: 250 });
     this.#clock.start();
@@ -432,7 +440,7 @@ export class Call {
     for (let r = await this.#receiveQ.shift(); r; r = await this.#receiveQ.shift()) {
       let sender = this.#senders.get(r.id);
       if (!sender) {
-        sender = { name: r.name || r.id, jitter: new JitterBuffer({ targetFrames: this.#targetFrames }), decoder: new OpusDecoder(), speaking: false, idleTicks: 0 };
+        sender = { name: r.name || r.id, jitter: new JitterBuffer({ targetFrames: this.#targetFrames, maxFrames: this.#maxFrames }), decoder: new OpusDecoder(), speaking: false, idleTicks: 0 };
         this.#senders.set(r.id, sender);
       }
       sender.jitter.push(r.seq, r.chunk);
@@ -457,7 +465,7 @@ export class Call {
         s.speaking = true;
         this.#io.print(`${s.name} is speaking`);
       }
-      if (next.kind === 'conceal') frames.push(s.decoder.conceal());
+      if (next.kind !== 'frame') frames.push(s.decoder.conceal());
       else {
         try {
           frames.push(s.decoder.decode(next.payload));
@@ -482,7 +490,7 @@ export class Call {
     const j = s.jitter.stats;
     this.#stats.late += j.late;
     this.#stats.duplicates += j.duplicates;
-    this.#stats.concealed += j.concealed;
+    this.#stats.concealed += j.concealed + j.stretched;
     this.#stats.overflowed += j.overflowed + j.skipped;
   }
 

@@ -1,8 +1,8 @@
 /**
  * A drift-free 20 ms tick. Each tick is scheduled for `start + k·period`, not "period after the last one", so
  * timer lateness never accumulates: a file played into the call keeps real-time pace, and an output WAV's
- * length follows the wall clock. When the event loop was blocked, the missed ticks run back to back (up to
- * `maxCatchUp`; beyond that the clock realigns rather than replaying seconds of ticks in a burst).
+ * length follows the wall clock. When the event loop was blocked, the missed ticks run one per event-loop turn
+ * until caught up (up to `maxCatchUp`; beyond that the clock realigns rather than replay seconds of ticks).
  * @module
  */
 import { performance } from 'node:perf_hooks';
@@ -26,6 +26,7 @@ export class FrameClock {
   #start = 0;
   #index = 0;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
   #running = false;
 
   constructor(onTick: (index: number) => void, options: FrameClockOptions = {}) {
@@ -48,15 +49,26 @@ export class FrameClock {
   stop(): void {
     this.#running = false;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
     this.#timer = undefined;
+    this.#immediate = undefined;
   }
 
   #run = (): void => {
     this.#timer = undefined;
+    this.#immediate = undefined;
     const due = Math.floor((this.#now() - this.#start) / this.#period);
     if (due - this.#index > this.#maxCatchUp) this.#index = due - this.#maxCatchUp;
-    while (this.#running && this.#index <= due) this.#onTick(this.#index++);
-    if (!this.#running) return;
+    if (this.#index <= due) {
+      this.#onTick(this.#index++);
+      if (!this.#running) return;
+      // Behind: the next tick runs after the event loop has polled I/O (setImmediate), so audio that arrived
+      // during a stall reaches the jitter buffers before the ticks that are due to play it.
+      if (this.#index <= due) {
+        this.#immediate = setImmediate(this.#run);
+        return;
+      }
+    }
     const wait = this.#start + this.#index * this.#period - this.#now();
     this.#timer = setTimeout(this.#run, Math.max(0, wait));
   };

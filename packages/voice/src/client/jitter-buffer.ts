@@ -10,8 +10,11 @@
  *   loss concealment); a gap wider than `maxGapFrames` is skipped instead of concealed frame by frame.
  * - A frame older than the one due to play next is late and dropped; a second copy of a buffered frame is a
  *   duplicate and dropped. Holding more than `maxFrames` drops the oldest, bounding the delay after a burst.
- * - When the buffer runs dry, `concealFrames` ticks are concealed (a lost tail fades out), then it goes idle and
- *   primes afresh when the sender speaks again: a muted sender's counter jumps, and that jump is not a loss.
+ * - When the buffer runs dry the frame due is not given up: up to `concealFrames` ticks are bridged by
+ *   concealment ("stretch": the playout point waits) and the frame plays when it comes. On a loaded machine or
+ *   network a burst after a stall then arrives late but whole, instead of as a hole; the delay it added stays
+ *   until the sender pauses (or `maxFrames` is reached). After `concealFrames` dry ticks the buffer goes idle and
+ *   primes afresh when frames come again: a muted sender's counter jumps, and that jump is not a loss.
  * @module
  */
 
@@ -19,9 +22,9 @@
 export interface JitterBufferOptions {
   /** Depth to hold before playing (3 = 60 ms). */
   targetFrames: number;
-  /** Most frames held; beyond, the oldest is dropped. Default `targetFrames + 25`. */
+  /** Most frames held; beyond, the oldest is dropped. Default `targetFrames + 50` (one second more). */
   maxFrames?: number;
-  /** Ticks concealed after the buffer runs dry, before going idle. Default 3. */
+  /** Ticks bridged by concealment after the buffer runs dry, before going idle. Default 3. */
   concealFrames?: number;
   /** A gap wider than this is skipped, not concealed. Default 10. */
   maxGapFrames?: number;
@@ -32,8 +35,11 @@ export type PushResult = 'accepted' | 'duplicate' | 'late';
 
 /** What to play for one tick. */
 export type Pop<T> =
+  /** `frame`: play it; `conceal`: frame `seq` is lost, conceal it; `stretch`: nothing is due yet, conceal to
+   * bridge the wait; `idle`: the sender is silent. */
   | { kind: 'frame'; seq: number; payload: T }
   | { kind: 'conceal'; seq: number }
+  | { kind: 'stretch' }
   | { kind: 'idle' };
 
 /** Counters of a {@link JitterBuffer}. */
@@ -45,7 +51,10 @@ export interface JitterStats {
   overflowed: number;
   /** Frames skipped over by a gap wider than `maxGapFrames`. */
   skipped: number;
+  /** Lost frames concealed. */
   concealed: number;
+  /** Ticks bridged while the buffer was dry. */
+  stretched: number;
   played: number;
   /** Times the buffer went idle after running dry. */
   resets: number;
@@ -69,11 +78,11 @@ export class JitterBuffer<T> {
   #highest = 0;
   #primingTicks = 0;
   #dryTicks = 0;
-  readonly #stats: JitterStats = { accepted: 0, duplicates: 0, late: 0, overflowed: 0, skipped: 0, concealed: 0, played: 0, resets: 0 };
+  readonly #stats: JitterStats = { accepted: 0, duplicates: 0, late: 0, overflowed: 0, skipped: 0, concealed: 0, stretched: 0, played: 0, resets: 0 };
 
   constructor(options: JitterBufferOptions) {
     this.#target = options.targetFrames;
-    this.#max = options.maxFrames ?? options.targetFrames + 25;
+    this.#max = options.maxFrames ?? options.targetFrames + 50;
     this.#concealFrames = options.concealFrames ?? 3;
     this.#maxGap = options.maxGapFrames ?? 10;
     const ints = { targetFrames: this.#target, maxFrames: this.#max, concealFrames: this.#concealFrames, maxGapFrames: this.#maxGap };
@@ -155,8 +164,8 @@ export class JitterBuffer<T> {
     }
     this.#dryTicks++;
     if (this.#dryTicks <= this.#concealFrames) {
-      this.#stats.concealed++;
-      return { kind: 'conceal', seq: this.#next++ };
+      this.#stats.stretched++;
+      return { kind: 'stretch' };
     }
     this.#state = 'idle';
     this.#stats.resets++;
