@@ -19,7 +19,8 @@
  * service and the same clients: decode each request, write it to every other call (encoded once per
  * recipient), no validation, no bounded queue (grpc-js buffers without limit), no limiter.
  *
- * Options: `--clients=10,50,100 --seconds=5 --warmup=1 --fps=50 --chunk=80 --baseline=true`.
+ * Options: `--clients=10,50,100 --seconds=5 --warmup=1 --fps=50 --chunk=80 --baseline=true`, and
+ * `--room-size=K` to put the clients in rooms of K (metadata `room`; no baseline then: the seed has no rooms).
  * @module
  */
 import { spawn } from 'node:child_process';
@@ -44,6 +45,8 @@ interface ClientsConfig {
   chunk: number;
   warmup: number;
   seconds: number;
+  /** Clients per room (metadata `room`); 0: all in one room. */
+  roomSize: number;
 }
 
 /** What the client process reports at the end of its window. */
@@ -143,7 +146,7 @@ async function measure(subject: Subject, cfg: Omit<ClientsConfig, 'address'>): P
       dropped = subject.dropped() - drop0;
     } else if (line.startsWith('{')) {
       const r = JSON.parse(line) as ClientsReport;
-      const expected = r.sent * (cfg.clients - 1);
+      const expected = r.sent * ((cfg.roomSize || cfg.clients) - 1);
       figures = {
         p50Ms: sig(quantile(r.latencies, 0.5)),
         p99Ms: sig(quantile(r.latencies, 0.99)),
@@ -175,14 +178,15 @@ async function clientsMain(cfg: ClientsConfig): Promise<void> {
   let sent = 0;
   let received = 0;
   let ended = 0;
-  const md = new grpc.Metadata();
-  md.set('passcode', PASSCODE);
   const chunk = Buffer.alloc(Math.max(cfg.chunk, MAGIC.length + 8), 0x55);
   MAGIC.copy(chunk, 0);
   const streams = [];
   for (let i = 0; i < cfg.clients; i++) {
     // One channel each, as separate machines would have (grpc-js would otherwise share one connection).
     const client = new grpc.Client(cfg.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const md = new grpc.Metadata();
+    md.set('passcode', PASSCODE);
+    if (cfg.roomSize > 0) md.set('room', `room-${Math.floor(i / cfg.roomSize)}`);
     const call = client.makeBidiStreamRequest(VOIP_PATH, identity, identity, md);
     let echoed = false;
     const ready = new Promise<void>((resolve, reject) => {
@@ -245,8 +249,10 @@ export async function run(options: BenchOptions): Promise<void> {
     chunk: numberOption(options, 'chunk', 80),
     warmup: numberOption(options, 'warmup', 1),
     seconds: numberOption(options, 'seconds', 5),
+    roomSize: numberOption(options, 'room-size', 0),
   };
-  const baseline = booleanOption(options, 'baseline', true);
+  // The seed's design has no rooms: with rooms, there is nothing like it to compare with.
+  const baseline = booleanOption(options, 'baseline', true) && base.roomSize === 0;
   let largest = 0;
   let largestCores = NaN;
   for (const clients of counts) {
