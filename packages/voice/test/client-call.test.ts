@@ -262,6 +262,56 @@ describe('call control and failures', () => {
     assert.match(e.stderr, /cannot be reached/, 'the message names the cause');
   });
 
+  test('--input with --exit-on-eof sends every frame of the file, then leaves with 0', { skip: skipNoEspeak }, async () => {
+    const talker = speak('reader', 'Every frame of this sentence is counted.', 'en', 0);
+    const frames = Math.ceil(talker.voice.length / FRAME_SAMPLES);
+    await waitFor(() => server.metrics().clients === 0, 'the earlier tests\' clients to be gone');
+    const observer = connect(server.address, { passcode: PASSCODE });
+    try {
+      observer.signal();
+      await waitFor(() => observer.received.some((r) => r.signal), 'the observer to be connected');
+      const e = await spawnCall(callArgs(server, 'reader', ['--input', talker.file, '--exit-on-eof', '--output', join(dir, 'reader-out.wav')])).exited;
+      assert.equal(e.code, ExitCode.Ok, `leaves with 0; stderr: ${e.stderr}`);
+      assert.match(e.stdout, /^input ended: .*\ncall ended: input ended; sent (\d+) frames/m, 'says why it left');
+      const got = (): number => observer.received.filter((r) => r.message?.msg?.name === 'reader').length;
+      await waitFor(() => got() >= frames, `all ${frames} frames to reach the observer`, 10_000).catch(() => {});
+      assert.equal(got(), frames, `the observer got every frame of the file (${frames})`);
+    } finally {
+      observer.call.cancel();
+      observer.close();
+    }
+  });
+
+  test('Ctrl+C (SIGINT) leaves cleanly: exit 0, the slot freed, the output WAV complete', async () => {
+    await waitFor(() => server.metrics().clients === 0, 'the earlier tests\' clients to be gone');
+    const out = join(dir, 'sigint.wav');
+    const p = spawnCall(callArgs(server, 'leaver', ['--no-mic', '--output', out]));
+    try {
+      await p.line(/^connected to /);
+      await waitFor(() => server.metrics().clients === 1, 'the client to be admitted');
+      p.child.kill('SIGINT');
+      const e = await p.exited;
+      assert.equal(e.code, ExitCode.Ok, `exit 0 after SIGINT; stderr: ${e.stderr}`);
+      assert.match(e.stdout, /SIGINT: leaving the call/, 'says it is leaving');
+      await waitFor(() => server.metrics().clients === 0, 'the slot to be freed');
+      const bytes = readFileSync(out);
+      assert.equal(bytes.readUInt32LE(40), bytes.byteLength - 44, 'the WAV header holds the real data size');
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+  });
+
+  test('no microphone or speaker program: exit code 7 and a message saying what to install or use', async () => {
+    const empty = mkdtempSync(join(dir, 'empty-path-'));
+    const env = { ...process.env, PATH: empty };
+    const mic = await spawnCall(callArgs(server, 'nomic', ['--output', join(dir, 'nomic.wav')]), env).exited;
+    assert.equal(mic.code, ExitCode.Audio, `exit code 7 without a capture program; stderr: ${mic.stderr}`);
+    assert.match(mic.stderr, /no microphone program found: install arecord \(alsa-utils\) or sox, or use --input file.wav or --no-mic/, 'what to do');
+    const speaker = await spawnCall(callArgs(server, 'nospeaker', ['--no-mic']), env).exited;
+    assert.equal(speaker.code, ExitCode.Audio, `exit code 7 without a playback program; stderr: ${speaker.stderr}`);
+    assert.match(speaker.stderr, /no speaker program found: install aplay \(alsa-utils\) or sox, or use --output file.wav/, 'what to do');
+  });
+
   test('a usage error ends with exit code 2 and the usage', async () => {
     const e = await spawnCall(['--name', 'x']).exited;
     assert.equal(e.code, ExitCode.Usage, `exit code 2; stderr: ${e.stderr}`);

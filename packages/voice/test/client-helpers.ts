@@ -74,9 +74,9 @@ export interface CallProcess {
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
-/** Starts `node --import tsx packages/voice/src/cli.ts call <args>` as a real process. */
-export function spawnCall(args: readonly string[]): CallProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'call', ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+/** Starts `node --import tsx packages/voice/src/cli.ts call <args>` as a real process (`env` replaces the environment). */
+export function spawnCall(args: readonly string[], env: NodeJS.ProcessEnv = process.env): CallProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'call', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<() => void> = [];
