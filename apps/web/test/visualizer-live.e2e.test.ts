@@ -165,6 +165,13 @@ describe('the visualizer fed by a live room, in Chromium', { skip }, () => {
     }, { commit: after.commit }, WAIT).catch(async () => {
       assert.fail(`every node's commit reaches ${after.commit}: ${JSON.stringify((await vizState(viz)).nodes.map((n) => [n.name, n.commit]))}`);
     });
+    // The leader reports how far each follower's log matches its own.
+    await viz.waitForFunction(({ commit }) => {
+      const s = window.__viz!.state();
+      const leader = s.nodes.find((n) => n.id === s.leader);
+      const matched = Object.entries(leader?.progress ?? {}).filter(([id]) => id !== s.leader);
+      return matched.length === 2 && matched.every(([, p]) => p.match >= commit);
+    }, { commit: after.commit }, WAIT);
     const state = await vizState(viz);
     for (const n of state.nodes) {
       const labels = n.entries.map((e) => e.label);

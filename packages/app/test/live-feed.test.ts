@@ -17,7 +17,7 @@ import {
 const status = (over: Partial<LiveNodeStatus> = {}): LiveNodeStatus => ({
   id: 'peer-b', name: 'Brian', role: 'follower', term: 3, vote: 'peer-a', leader: 'peer-a', commit: 7, applied: 7,
   firstIndex: 1, lastIndex: 8, voters: ['peer-a', 'peer-b', 'peer-c'], learners: [], snapshot: null,
-  log: [{ index: 8, term: 3, kind: 'normal', summary: 'Ada: hi' }], ...over,
+  log: [{ index: 8, term: 3, kind: 'normal', summary: 'Ada: hi' }], progress: null, ...over,
 });
 
 const statusMessage = (s: unknown, want = false): Record<string, unknown> => ({ kind: 'raft-status', want, status: s });
@@ -57,6 +57,8 @@ describe('raft-status validation', () => {
       ['summary too long', { ...status(), log: [{ index: 1, term: 1, kind: 'normal', summary: 'x'.repeat(MAX_SUMMARY + 1) }] }],
       ['unknown entry kind', { ...status(), log: [{ index: 1, term: 1, kind: 'weird', summary: '' }] }],
       ['name too long', { ...status(), name: 'n'.repeat(65) }],
+      ['progress not a list', { ...status(), progress: { 'peer-a': 3 } }],
+      ['progress without match', { ...status(), progress: [{ id: 'peer-a' }] }],
     ];
     for (const [why, s] of bad) {
       assert.equal(parseLiveStatus(s), null, `${why}: refused by parseLiveStatus`);
@@ -104,6 +106,7 @@ function nodeStatus(): RaftNodeStatus {
   return {
     id: SELF, term: 4, vote: SELF, role: 'leader', leader: SELF, commit: 60, applied: 60, firstIndex: 1, lastIndex: 60,
     conf: { voters: [SELF, 'peer-b'], learners: ['peer-c'] }, dropped: {} as RaftNodeStatus['dropped'], transferee: null,
+    progress: { [SELF]: { match: 60, next: 61, state: 'replicate' }, 'peer-b': { match: 58, next: 59, state: 'replicate' } },
     saves: 1, pendingProposals: 0, pendingReads: 0,
   };
 }
@@ -207,6 +210,7 @@ describe('LiveFeed', () => {
     assert.equal(own.status.role, 'leader');
     assert.equal(own.status.term, 4);
     assert.deepEqual(own.status.learners, ['peer-c']);
+    assert.deepEqual(own.status.progress, [{ id: 'peer-b', match: 58 }], 'a leader reports how far the others match');
     assert.deepEqual(own.status.snapshot, { index: 55, term: 1 }, 'the compaction is known');
     assert.deepEqual(own.status.log.map((e) => `${e.index}@${e.term}`), ['56@1', '57@1', '58@1', '59@4', '60@4', '61@4'], 'the tail as stored');
     assert.equal(own.status.log[0]!.summary, 'Ada: m56');

@@ -11,7 +11,7 @@
  */
 import type { NodeId } from '@raftrtc/raft';
 import {
-  WATCH_MS, liveChannelName, parseLiveFeedPost, type LiveFrame, type LiveMessage, type LiveNodeStatus, type LiveViewerPost,
+  MAX_MESSAGES_PER_SECOND, WATCH_MS, liveChannelName, parseLiveFeedPost, type LiveFrame, type LiveMessage, type LiveNodeStatus, type LiveViewerPost,
 } from '../../../../packages/app/src/room/live-feed.js';
 import { kindOfType } from './messages.js';
 import type { ClusterEvent, ClusterSource, EventTone, Flight, LogCell, NodeState } from './source.js';
@@ -26,6 +26,8 @@ const MAX_FLIGHTS = 120;
 const LOST_AFTER_MS = 3_000;
 /** A peer's reported status older than this says its age under its badge. */
 const STALE_MS = 2_500;
+/** Messages the feed's rate limit left out are told in the event feed at most this often. */
+const SKIP_NOTE_MS = 10_000;
 
 /** Where the feed stands. */
 export type FeedState = 'waiting' | 'live' | 'lost';
@@ -80,6 +82,8 @@ export class LiveCluster implements ClusterSource {
   private flights: Flight[] = [];
   private flightIds = 0;
   private lastEventSeq = 0;
+  /** Messages left out by the feed since the last note about it, and when that note was. */
+  private skipped = { count: 0, notedAt: 0 };
   private readonly listeners = new Set<(event: ClusterEvent) => void>();
   private readonly channel: BroadcastChannel;
   private readonly viewer = Math.random().toString(36).slice(2);
@@ -133,7 +137,8 @@ export class LiveCluster implements ClusterSource {
       note: self ? 'observed' : age > STALE_MS ? `status ${Math.round(age / 1000)} s old` : '',
       term: s.term, vote: s.vote, leader: s.leader, commit: s.commit, applied: s.applied, entries,
       snapshot: s.snapshot && s.snapshot.index > 0 ? s.snapshot : null,
-      lastIndex: s.lastIndex, lastTerm, stateText: `${s.applied} applied`, progress: null,
+      lastIndex: s.lastIndex, lastTerm, stateText: `${s.applied} applied`,
+      progress: s.progress && Object.fromEntries(s.progress.map((p) => [p.id, { match: p.match }])),
     };
   }
 
@@ -198,7 +203,7 @@ export class LiveCluster implements ClusterSource {
     for (const { status, ageMs } of frame.nodes) this.heard.set(status.id, { status, at: status.id === this.peer ? frame.at : now - ageMs });
     this.updateIds();
     for (const m of frame.messages) this.addFlight(m);
-    if (frame.skipped > 0) this.emit(now, `${frame.skipped} messages not drawn (the feed's rate limit)`, 'network');
+    this.noteSkipped(frame.skipped, now);
     for (const e of frame.events) {
       if (e.seq <= this.lastEventSeq) continue;
       this.lastEventSeq = e.seq;
@@ -227,6 +232,14 @@ export class LiveCluster implements ClusterSource {
       entries: m.entries, label: describeLive(m), from: m.from, to: m.to, sentAt, endAt: sentAt + TRAVEL_MS, reach: 1, lostAt: null,
     });
     if (this.flights.length > MAX_FLIGHTS) this.flights = this.flights.slice(-MAX_FLIGHTS);
+  }
+
+  /** A busy room exceeds the feed's rate limit every frame: one line now and then, not one per frame. */
+  private noteSkipped(count: number, now: number): void {
+    this.skipped.count += count;
+    if (this.skipped.count === 0 || now - this.skipped.notedAt < SKIP_NOTE_MS) return;
+    this.emit(now, `${this.skipped.count} messages not drawn since the last note (the room tab reports at most ${MAX_MESSAGES_PER_SECOND} a second)`, 'network');
+    this.skipped = { count: 0, notedAt: now };
   }
 
   private lose(why: string): void {

@@ -153,7 +153,7 @@ export class NodePanel {
     rows.push(['State', s.stateText, true]);
     if (s.progress) {
       const followers = Object.entries(s.progress).filter(([id]) => id !== s.id);
-      rows.push(['Matched', followers.map(([id, p]) => `${id}:${p.match}`).join('  '), true]);
+      rows.push(['Matched', followers.map(([id, p]) => `${this.nameOf(id)}:${p.match}`).join('  '), true]);
     }
     const key = JSON.stringify(rows);
     if (key === this.detailsDrawn) return;

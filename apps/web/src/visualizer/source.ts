@@ -70,7 +70,7 @@ export interface NodeState {
   /** The state machine's state in one line (`x=1 y=2`, …), or why it is unknown. */
   readonly stateText: string;
   /** A leader's view of its followers' logs; null on other nodes and where unknown. */
-  readonly progress: Readonly<Record<NodeId, { match: number; next: number; state: string }>> | null;
+  readonly progress: Readonly<Record<NodeId, { readonly match: number }>> | null;
 }
 
 /** What an event in the feed is about; it picks the event's colour. */

@@ -81,6 +81,8 @@ export interface LiveNodeStatus {
   snapshot: { index: number; term: number } | null;
   /** The last (at most {@link MAX_LOG_TAIL}) durable entries, oldest first. */
   log: LiveEntry[];
+  /** A leader's view of how far each other node's log matches its own; null on other nodes. */
+  progress: { id: NodeId; match: number }[] | null;
 }
 
 /** A Raft message this peer sent (`out`) or received (`in`). */
@@ -165,7 +167,7 @@ function parseEntry(v: unknown): LiveEntry | null {
  */
 export function parseLiveStatus(v: unknown): LiveNodeStatus | null {
   if (!isRecord(v)) return null;
-  const { id, name, role, term, vote, leader, commit, applied, firstIndex, lastIndex, voters, learners, snapshot, log } = v;
+  const { id, name, role, term, vote, leader, commit, applied, firstIndex, lastIndex, voters, learners, snapshot, log, progress } = v;
   if (!isId(id) || typeof name !== 'string' || name.length > MAX_NAME || typeof role !== 'string' || !ROLES.has(role)) return null;
   if (!isIndex(term) || !isIndex(commit) || !isIndex(applied) || !isIndex(firstIndex) || !isIndex(lastIndex)) return null;
   if ((vote !== null && !isId(vote)) || (leader !== null && !isId(leader))) return null;
@@ -182,9 +184,19 @@ export function parseLiveStatus(v: unknown): LiveNodeStatus | null {
     if (!entry) return null;
     entries.push(entry);
   }
+  let matched: LiveNodeStatus['progress'] = null;
+  if (progress !== null) {
+    if (!Array.isArray(progress) || progress.length > MAX_CONF) return null;
+    matched = [];
+    for (const p of progress as unknown[]) {
+      if (!isRecord(p) || !isId(p.id) || !isIndex(p.match)) return null;
+      matched.push({ id: p.id, match: p.match });
+    }
+  }
   return {
     id, name, role: role as LiveNodeStatus['role'], term, vote: vote as NodeId | null, leader: leader as NodeId | null,
     commit, applied, firstIndex, lastIndex, voters: [...voters], learners: [...learners], snapshot: snap, log: entries,
+    progress: matched,
   };
 }
 
@@ -448,6 +460,9 @@ export class LiveFeed {
       commit: st.commit, applied: st.applied, firstIndex: st.firstIndex, lastIndex: st.lastIndex,
       voters: st.conf.voters.slice(0, MAX_CONF), learners: st.conf.learners.slice(0, MAX_CONF),
       snapshot: this.log.snapshot, log: this.log.entries.map(summarizeEntry),
+      progress: st.progress && st.role === 'leader'
+        ? Object.entries(st.progress).filter(([id]) => id !== this.host.self).slice(0, MAX_CONF).map(([id, p]) => ({ id, match: p.match }))
+        : null,
     };
   }
 
