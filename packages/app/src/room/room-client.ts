@@ -411,6 +411,7 @@ export class RoomClient {
         getSubscriptionToken: async () => (await this.refresh()).subscriptionToken,
       });
     } catch (err) {
+      this.live.close();
       this.manager.disconnect();
       if (err instanceof SignalingError) throw new SignalingUnavailableError('signaling_refused', `The signaling server refused to connect: ${err.message}`, { cause: err });
       throw err;
@@ -436,6 +437,7 @@ export class RoomClient {
     try {
       await membership.start();
     } catch (err) {
+      this.live.close();
       this.manager.disconnect();
       throw err;
     }
