@@ -319,6 +319,27 @@ describe('call control and failures', () => {
   });
 });
 
+test('--tls-ca: the call runs over TLS, trusting the given CA (a self-signed certificate from openssl)', { skip: spawnSync('openssl', ['version']).status === 0 ? false : 'no openssl' }, async () => {
+  const key = join(dir, 'tls-key.pem');
+  const cert = join(dir, 'tls-cert.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `openssl made a certificate: ${r.stderr}`);
+  const server = await startVoiceServer({ port: 0, passcode: PASSCODE, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
+  const p = spawnCall(callArgs(server, 'secure', ['--no-mic', '--output', join(dir, 'tls.wav'), '--tls-ca', cert]));
+  try {
+    await p.line(/^connected to /);
+    await waitFor(() => server.metrics().clients === 1, 'the TLS client to be admitted');
+    p.command('stop');
+    assert.equal((await p.exited).code, ExitCode.Ok, 'leaves with 0');
+    const plain = await spawnCall(callArgs(server, 'plain', ['--no-mic', '--output', join(dir, 'plain.wav')])).exited;
+    assert.equal(plain.code, ExitCode.Unreachable, `without --tls-ca the TLS server cannot be talked to (exit 5); stderr: ${plain.stderr}`);
+  } finally {
+    p.child.kill('SIGKILL');
+    await server.close();
+  }
+});
+
 test('a server shut down mid-call: the client exits with code 6, its output WAV complete', async () => {
   const server = await startVoiceServer({ port: 0, passcode: PASSCODE });
   const out = join(dir, 'shutdown.wav');
