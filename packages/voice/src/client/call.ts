@@ -213,7 +213,8 @@ export class Call {
       return this.stop(ExitCode.Audio, (err as Error).message);
     }
     const connected = await this.#connect();
-    if (connected) {
+    // A signal during the connection test has already ended the call.
+    if (connected && !this.#ending) {
       try {
         this.#sink = this.#opts.output ? new WavSink(this.#opts.output) : this.#deviceSink();
       } catch (err) {
@@ -233,7 +234,8 @@ export class Call {
 
   /** Runs one command line; unknown commands are reported, never fatal. */
   command(line: string): void {
-    const [verb = '', ...rest] = line.trim().split(/\s+/);
+    const text = line.trim();
+    const verb = text.split(/\s+/, 1)[0] ?? '';
     switch (verb.toLowerCase()) {
       case '':
         return;
@@ -250,7 +252,7 @@ export class Call {
         this.#deafened = false;
         return this.#io.print('undeafened');
       case 'play': {
-        const path = rest.join(' ');
+        const path = text.slice(verb.length).trim();
         if (!path) return this.#io.error('usage: play <file.wav>');
         try {
           this.#overlay = new WavPlayer(path);
