@@ -113,7 +113,8 @@ describe('voice server: lifecycle', () => {
         chunk.writeUInt32BE(i);
         return chunk;
       };
-      const pacer = setInterval(() => a.send('alice', frame(sent++)), 5);
+      // 125 frames/s: under the per-client rate limit (200/s), so every frame must reach b.
+      const pacer = setInterval(() => a.send('alice', frame(sent++)), 8);
       try {
         await waitFor(() => server.metrics().left.stalled === 1, 'the stalled client to be disconnected', 60_000);
         const more = sent + 20;

@@ -178,6 +178,34 @@ describe('relay: queues and stalls', () => {
   });
 });
 
+describe('relay: rate limit', () => {
+  it('drops a sender\'s frames over its rate after the burst, and lets it through again as tokens refill', () => {
+    const { relay, join, frame, texts, advance } = setup({ maxFramesPerSecond: 100, frameBurst: 5 });
+    const a = join();
+    const b = join();
+    const results = Array.from({ length: 8 }, (_, i) => relay.receive(a.client, frame('alice', String(i))));
+    assert.deepEqual(results, ['forwarded', 'forwarded', 'forwarded', 'forwarded', 'forwarded', 'rate-limited', 'rate-limited', 'rate-limited'], 'the burst passes, then nothing');
+    assert.equal(relay.counters.rateLimited, 3, 'three counted');
+    advance(10);
+    assert.equal(relay.receive(a.client, frame('alice', 'refilled')), 'forwarded', '10 ms at 100/s is one token');
+    assert.equal(relay.receive(a.client, frame('alice', 'again')), 'rate-limited', 'and only one');
+    relay.receive(b.client, frame('bob', 'b'));
+    assert.equal(texts(a).length, 1, 'b has a bucket of its own');
+    assert.equal(texts(b).length, 6, 'b got the five of the burst and the refilled one');
+    assert.equal(relay.receive(a.client, { signal: {} }), 'signal', 'signals are not rate-limited');
+  });
+
+  it('lets a steady 50 frames/s through under the default limit', () => {
+    const { relay, join, frame, advance } = setup();
+    const a = join();
+    join();
+    for (let i = 0; i < 500; i++) {
+      assert.equal(relay.receive(a.client, frame('alice', String(i))), 'forwarded', `frame ${i}`);
+      advance(20);
+    }
+  });
+});
+
 describe('relay: slots', () => {
   it('refuses past maxClients and frees a slot exactly once however often it is left', () => {
     const { relay, join } = setup({ maxClients: 2 });

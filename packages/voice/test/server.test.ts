@@ -176,6 +176,28 @@ describe('voice server: protocol', () => {
     assert.equal(line?.reason, 'malformed', 'it gives the reason');
   });
 
+  it('drops and counts a sender\'s frames over its rate, and only its own', async () => {
+    const limited = await startVoiceServer({ passcode: PASS, limits: { maxFramesPerSecond: 1, frameBurst: 5 }, logLevel: 'error' });
+    try {
+      const a = await joined(limited);
+      const b = await joined(limited);
+      for (let i = 0; i < 20; i++) a.send('alice', `a${i}`);
+      b.send('bob', 'b0');
+      await waitFor(() => limited.metrics().framesIn + limited.metrics().rateLimited === 21, 'all 21 frames seen by the server');
+      await waitFor(() => a.frames().length === 1, 'b\'s frame at a (bob has a bucket of his own)');
+      const dropped = limited.metrics().rateLimited;
+      // At 1 frame/s, only a stall of over 15 s between alice's writes could refill enough to pass them all.
+      assert.ok(dropped > 0, 'frames over the rate were dropped and counted');
+      await waitFor(() => b.frames().length === 20 - dropped, `the ${20 - dropped} frames that passed at b`);
+      assert.deepEqual(b.frames().slice(0, 5), ['alice:a0', 'alice:a1', 'alice:a2', 'alice:a3', 'alice:a4'], 'the first five (the burst) went through');
+      assert.equal(a.ended, undefined, 'the sender stays connected');
+      a.close();
+      b.close();
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('talks to a client built from the seed\'s proto exactly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'voice-seed-'));
     try {

@@ -69,6 +69,7 @@ export function createRelayMetrics(relay: () => Relay<unknown>): RelayMetrics {
     ['framesOut', 'raftrtc_voice_frames_sent_total', 'Frames (voice and signal echoes) handed to client streams.'],
     ['framesDropped', 'raftrtc_voice_frames_dropped_total', 'Frames dropped: oldest from a full client queue, or queued for a client that left.'],
     ['malformed', 'raftrtc_voice_malformed_total', 'Requests dropped as malformed (undecodable, empty, chunk too large, bad name).'],
+    ['rateLimited', 'raftrtc_voice_frames_rate_limited_total', 'Voice frames dropped because their sender went over the per-client frame rate.'],
     ['signals', 'raftrtc_voice_signals_total', 'Connection-test signals echoed.'],
     ['admitted', 'raftrtc_voice_clients_admitted_total', 'Clients admitted.'],
   ];

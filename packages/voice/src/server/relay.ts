@@ -27,9 +27,16 @@ export interface RelayLimits {
   maxNameLength: number;
   /** Malformed requests in a row (no valid one between) after which a client is disconnected. */
   maxConsecutiveMalformed: number;
+  /**
+   * Voice frames a second one client may send, on average (a token bucket); frames over it are dropped
+   * and counted, so one flooding client cannot multiply its load by the room's size.
+   */
+  maxFramesPerSecond: number;
+  /** The bucket's depth: frames a client may send in a burst above the rate (e.g. after a network hiccup). */
+  frameBurst: number;
 }
 
-/** The defaults: 10 clients, 256 frames a client (half a second from 9 speakers at 50 frames/s). */
+/** The defaults: 10 clients, 256 frames a client (half a second from 9 speakers at 50 frames/s), 200 frames/s a sender. */
 export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxClients: 10,
   queueFrames: 256,
@@ -37,6 +44,10 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   maxChunkBytes: 4_000,
   maxNameLength: 64,
   maxConsecutiveMalformed: 50,
+  // Four times the 50 frames/s of 20 ms Opus frames, so 10 ms frames pass; a deep bucket, so a client
+  // catching up after its machine stalled (seconds of frames at once) loses nothing.
+  maxFramesPerSecond: 200,
+  frameBurst: 500,
 });
 
 /** Validates `limits` over the defaults; throws a RangeError naming the bad field. */
@@ -101,6 +112,8 @@ export interface RelayCounters {
   framesDropped: number;
   /** Requests dropped as malformed. */
   malformed: number;
+  /** Voice frames dropped because their sender went over `maxFramesPerSecond`. */
+  rateLimited: number;
   /** Signals echoed. */
   signals: number;
   /** Clients admitted. */
@@ -141,11 +154,15 @@ export class RelayClient<P> {
   private size = 0;
   private blockedSince: number | null = null;
   private gone = false;
+  private tokens: number;
+  private refilledAt: number;
 
   /** @internal Created by {@link Relay.admit}. */
   constructor(readonly room: string, private readonly relay: Relay<P>, capacity: number, id: string) {
     this.id = id;
     this.ring = new Array<Queued<P> | undefined>(capacity);
+    this.tokens = relay.limits.frameBurst;
+    this.refilledAt = relay.hooks.now();
   }
 
   /** Whether this client has left (its slot is free). */
@@ -206,6 +223,15 @@ export class RelayClient<P> {
     return this.consecutiveMalformed >= limit;
   }
 
+  /** @internal Takes a token for one frame at `now`; false when the sender is over its rate. */
+  takeToken(now: number, perSecond: number, burst: number): boolean {
+    this.tokens = Math.min(burst, this.tokens + ((now - this.refilledAt) * perSecond) / 1000);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
   /** @internal */
   countValid(): void {
     this.consecutiveMalformed = 0;
@@ -222,13 +248,13 @@ export class RelayClient<P> {
 }
 
 /** What {@link Relay.receive} did with a request. */
-export type ReceiveResult = 'signal' | 'forwarded' | 'malformed' | 'evicted' | 'ignored';
+export type ReceiveResult = 'signal' | 'forwarded' | 'rate-limited' | 'malformed' | 'evicted' | 'ignored';
 
 /** Rooms of clients and the frames between them. Single-threaded: call from one event loop. */
 export class Relay<P> {
   readonly limits: RelayLimits;
   readonly counters: RelayCounters = {
-    framesIn: 0, framesOut: 0, framesDropped: 0, malformed: 0, signals: 0, admitted: 0, refusedFull: 0,
+    framesIn: 0, framesOut: 0, framesDropped: 0, malformed: 0, rateLimited: 0, signals: 0, admitted: 0, refusedFull: 0,
     left: { ended: 0, cancelled: 0, error: 0, closed: 0, stalled: 0, malformed: 0, shutdown: 0 },
   };
   private readonly clients = new Set<RelayClient<P>>();
@@ -306,6 +332,10 @@ export class Relay<P> {
       this.signalPayload ??= this.hooks.encode({ signal: {} });
       this.enqueue(client, { payload: this.signalPayload, receivedAt: now }, now);
       return 'signal';
+    }
+    if (!client.takeToken(now, this.limits.maxFramesPerSecond, this.limits.frameBurst)) {
+      this.counters.rateLimited += 1;
+      return 'rate-limited';
     }
     this.counters.framesIn += 1;
     const members = this.rooms.get(client.room)!;
