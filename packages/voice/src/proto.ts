@@ -5,6 +5,8 @@
  * names its set member (`request: 'message'`).
  * @module
  */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -64,8 +66,20 @@ export interface CallingProto {
 /** The options every load uses; `defaults` makes `seq` 0 and `name` '' when absent, as proto3 reads them. */
 export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, bytes: Buffer, defaults: true, oneofs: true };
 
+function findProto(): string {
+  const beside = fileURLToPath(new URL('../proto/calling.proto', import.meta.url));
+  if (existsSync(beside)) return beside;
+  // A compiled copy (bench/dist mirrors the repository's tree) has no proto beside it: the repository's own
+  // is further up.
+  for (let dir = dirname(beside); dir !== dirname(dir); dir = dirname(dir)) {
+    const candidate = join(dir, 'packages', 'voice', 'proto', 'calling.proto');
+    if (existsSync(candidate)) return candidate;
+  }
+  return beside;
+}
+
 /** Absolute path of our calling.proto (resolved from this module, so it works from any working directory). */
-export const PROTO_PATH = fileURLToPath(new URL('../proto/calling.proto', import.meta.url));
+export const PROTO_PATH = findProto();
 
 /**
  * Loads a `Calling` service from a .proto file. Our own is {@link calling}; tests load the seed's proto text
