@@ -61,9 +61,13 @@ async function main(argv: string[]): Promise<number> {
     }
     return call(rest);
   }
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined ? ExitCode.Usage : 0;
+    return 0;
+  }
+  if (command === undefined) {
+    process.stderr.write(`${USAGE}\n`);
+    return ExitCode.Usage;
   }
   process.stderr.write(`error: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
   return ExitCode.Usage;
