@@ -127,6 +127,16 @@ describe('voice server: protocol', () => {
     assert.equal(server.metrics().refused.UNAUTHENTICATED, 2, 'both refusals counted');
   });
 
+  it('refuses a room name over 64 characters with INVALID_ARGUMENT', async () => {
+    const long = track(connect(server.address, { passcode: PASS, room: 'r'.repeat(65) }));
+    long.signal();
+    const end = await long.done();
+    assert.equal(end.code, grpc.status.INVALID_ARGUMENT, `status ${grpc.status[end.code]}: ${end.details}`);
+    const ok = track(await joined(server, { room: 'r'.repeat(64) }));
+    ok.call.end();
+    await ok.done();
+  });
+
   it('drops and counts malformed frames, keeps the stream up, and forwards the valid ones', async () => {
     const a = track(await joined(server, { room: 'm' }));
     const b = track(await joined(server, { room: 'm' }));
