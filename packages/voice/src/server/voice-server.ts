@@ -361,8 +361,10 @@ export async function startVoiceServer(options: VoiceServerOptions): Promise<Voi
         clearTimeout(timer);
         if (metricsHttp) {
           const http = metricsHttp;
-          await new Promise<void>((resolve) => http.close(() => resolve()));
+          const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+          // A scraper's keep-alive connection would otherwise hold close() open.
           http.closeAllConnections();
+          await httpClosed;
         }
         log.info('closed', { ...relay.counters.left });
       })();
