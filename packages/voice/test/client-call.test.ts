@@ -262,15 +262,15 @@ describe('call control and failures', () => {
     assert.match(e.stderr, /cannot be reached/, 'the message names the cause');
   });
 
-  test('--input with --exit-on-eof sends every frame of the file, then leaves with 0', { skip: skipNoEspeak }, async () => {
+  test('--input with --exit-on-eof sends every frame of the file to its --room, then leaves with 0', { skip: skipNoEspeak }, async () => {
     const talker = speak('reader', 'Every frame of this sentence is counted.', 'en', 0);
     const frames = Math.ceil(talker.voice.length / FRAME_SAMPLES);
     await waitFor(() => server.metrics().clients === 0, 'the earlier tests\' clients to be gone');
-    const observer = connect(server.address, { passcode: PASSCODE });
+    const observer = connect(server.address, { passcode: PASSCODE, room: 'library' });
     try {
       observer.signal();
       await waitFor(() => observer.received.some((r) => r.signal), 'the observer to be connected');
-      const e = await spawnCall(callArgs(server, 'reader', ['--input', talker.file, '--exit-on-eof', '--output', join(dir, 'reader-out.wav')])).exited;
+      const e = await spawnCall(callArgs(server, 'reader', ['--room', 'library', '--input', talker.file, '--exit-on-eof', '--output', join(dir, 'reader-out.wav')])).exited;
       assert.equal(e.code, ExitCode.Ok, `leaves with 0; stderr: ${e.stderr}`);
       assert.match(e.stdout, /^input ended: .*\ncall ended: input ended; sent (\d+) frames/m, 'says why it left');
       const got = (): number => observer.received.filter((r) => r.message?.msg?.name === 'reader').length;
