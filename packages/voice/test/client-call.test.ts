@@ -9,11 +9,12 @@
 // process for a while: the jitter buffers are deeper than the default (200 ms) and hold up to 10 s, so a stall
 // delays a voice instead of cutting it.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startVoiceServer, type VoiceServer } from '../src/index.ts';
 import { ExitCode } from '../src/client/call.ts';
@@ -230,6 +231,28 @@ describe('call control and failures', () => {
     }
   });
 
+  test('deafen: what is received is not played (the output stays silent), yet the call goes on', { skip: skipNoEspeak }, async () => {
+    const talker = speak('loud', 'You should not hear this sentence.', 'en', 0);
+    await waitFor(() => server.metrics().clients === 0, 'the earlier tests\' clients to be gone');
+    const out = join(dir, 'deaf.wav');
+    const listener = spawnCall(callArgs(server, 'deaf', ['--no-mic', '--output', out]));
+    try {
+      await listener.line(/^connected to /);
+      listener.command('deafen');
+      await listener.line(/^deafened$/);
+      const e = await spawnCall(callArgs(server, 'loud', ['--input', talker.file, '--exit-on-eof', '--output', join(dir, 'loud-out.wav')])).exited;
+      assert.equal(e.code, ExitCode.Ok, `the talker leaves with 0; stderr: ${e.stderr}`);
+      await listener.line(/^loud stopped speaking$/);
+      listener.command('stop');
+      assert.equal((await listener.exited).code, ExitCode.Ok, 'the listener leaves with 0');
+      const samples = parseWav(readFileSync(out)).samples;
+      assert.ok(samples.length > talker.voice.length, 'the output spans the talk');
+      assert.equal(samples.findIndex((v) => v !== 0), -1, 'and is all silence');
+    } finally {
+      listener.child.kill('SIGKILL');
+    }
+  });
+
   test('a wrong passcode ends with exit code 3 and says so; no output file is created', async () => {
     const out = join(dir, 'refused.wav');
     const e = await spawnCall(['--server', server.address, '--name', 'mallory', '--passcode', 'wrong', '--no-mic', '--output', out]).exited;
@@ -337,6 +360,29 @@ test('--tls-ca: the call runs over TLS, trusting the given CA (a self-signed cer
   } finally {
     p.child.kill('SIGKILL');
     await server.close();
+  }
+});
+
+test('a server killed mid-call (SIGKILL): the client exits with code 6 and says the server went away', async () => {
+  const serve = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../src/cli.ts', import.meta.url)), 'serve', '--listen', '127.0.0.1:0', '--passcode', PASSCODE], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  serve.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
+  let p: ReturnType<typeof spawnCall> | undefined;
+  try {
+    await waitFor(() => /listening on (\S+)/.test(log), 'the relay process to listen', 30_000);
+    const address = /listening on (\S+)/.exec(log)![1];
+    const out = join(dir, 'killed.wav');
+    p = spawnCall(['--server', address, '--name', 'orphan', '--passcode', PASSCODE, '--no-mic', '--output', out]);
+    await p.line(/^connected to /);
+    serve.kill('SIGKILL');
+    const e = await p.exited;
+    assert.equal(e.code, ExitCode.ServerGone, `exit code 6; stderr: ${e.stderr}`);
+    assert.match(e.stderr, /the server ended the call \(UNAVAILABLE/, 'the message says the server went away');
+    const bytes = readFileSync(out);
+    assert.equal(bytes.readUInt32LE(40), bytes.byteLength - 44, 'the output WAV is closed properly');
+  } finally {
+    p?.child.kill('SIGKILL');
+    serve.kill('SIGKILL');
   }
 });
 

@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { Rng } from '@raftrtc/raft/testing';
 import { parseCallArgs } from '../src/client/args.ts';
 import { findAudioCommand } from '../src/client/audio-io.ts';
+import { FrameClock } from '../src/client/clock.ts';
 import { FrameSlicer, framesOf } from '../src/client/frames.ts';
 import { JitterBuffer, JitterOptionsError, type Pop } from '../src/client/jitter-buffer.ts';
 import { KNEE, mix, softLimit } from '../src/client/mixer.ts';
@@ -369,6 +370,31 @@ describe('mixer', () => {
     });
   });
 });
+
+describe('frame clock', () => {
+  test('ticks are due at start + 20·k on the clock it is given: missed ones are caught up, beyond maxCatchUp skipped', async () => {
+    let now = 1000;
+    const ticks: number[] = [];
+    const clock = new FrameClock((k) => ticks.push(k), { now: () => now, maxCatchUp: 10 });
+    clock.start();
+    assert.deepEqual(ticks, [0], 'the first tick runs at once');
+    now += 105; // five periods later (and a bit): ticks 1..5 are due
+    await waitUntil(() => ticks.length >= 6);
+    assert.deepEqual(ticks, [0, 1, 2, 3, 4, 5], 'every missed tick runs, in order');
+    now += 20 * 100; // a long stall: 100 more are due, only the last 10 (+ the one due now) run
+    await waitUntil(() => ticks.at(-1) === 105);
+    assert.deepEqual(ticks.slice(6), [95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105], 'the clock realigns past maxCatchUp');
+    clock.stop();
+    const count = ticks.length;
+    now += 1000;
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(ticks.length, count, 'nothing runs after stop');
+  });
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+}
 
 describe('bounded queue', () => {
   test('drops the oldest when full, counts drops, hands the rest out after close', async () => {
