@@ -19,7 +19,10 @@ export interface RelayLimits {
   maxClients: number;
   /** Frames waiting per client; past it the oldest are dropped. */
   queueFrames: number;
-  /** A client whose stream accepts nothing for this long (while frames wait) is disconnected. */
+  /**
+   * A client whose stream accepts nothing for this long is disconnected (by {@link Relay.sweep}, which the
+   * host calls every `stallMs / 4`).
+   */
   stallMs: number;
   /** Largest accepted `chunk` (an Opus 20 ms packet is far smaller: at most 1275 bytes). */
   maxChunkBytes: number;
@@ -201,6 +204,11 @@ export class RelayClient<P> {
     return this.blockedSince !== null && now - this.blockedSince >= stallMs;
   }
 
+  /** @internal Restarts a running stall clock at `now` (the host, not the client, was stalled). */
+  forgive(now: number): void {
+    if (this.blockedSince !== null) this.blockedSince = now;
+  }
+
   /** @internal */
   push(item: Queued<P>): void {
     const cap = this.ring.length;
@@ -260,9 +268,11 @@ export class Relay<P> {
   private readonly clients = new Set<RelayClient<P>>();
   private readonly rooms = new Map<string, Set<RelayClient<P>>>();
   private signalPayload: P | undefined;
+  private lastSweep: number;
 
   constructor(readonly hooks: RelayHooks<P>, limits: Partial<RelayLimits> = {}, private readonly newId: () => string = randomUUID) {
     this.limits = resolveRelayLimits(limits);
+    this.lastSweep = hooks.now();
   }
 
   /** Clients present (slots in use). */
@@ -330,7 +340,7 @@ export class Relay<P> {
     if (verdict.kind === 'signal') {
       this.counters.signals += 1;
       this.signalPayload ??= this.hooks.encode({ signal: {} });
-      this.enqueue(client, { payload: this.signalPayload, receivedAt: now }, now);
+      this.enqueue(client, { payload: this.signalPayload, receivedAt: now });
       return 'signal';
     }
     if (!client.takeToken(now, this.limits.maxFramesPerSecond, this.limits.frameBurst)) {
@@ -342,15 +352,26 @@ export class Relay<P> {
     if (members.size > 1) {
       const item = { payload: this.hooks.encode({ message: { msg: verdict.msg, id: client.id } }), receivedAt: now };
       for (const other of members) {
-        if (other !== client) this.enqueue(other, item, now);
+        if (other !== client) this.enqueue(other, item);
       }
     }
     return 'forwarded';
   }
 
-  /** Disconnects every client whose stream has been blocked for `stallMs`; returns how many. */
+  /**
+   * Disconnects every client whose stream has been blocked for `stallMs`; returns how many. Call it every
+   * `stallMs / 4`. When the previous call is more than `stallMs / 2` ago, the host itself was stalled (a long
+   * GC pause, a starved CPU): its streams could not drain either, so instead of judging the clients on that
+   * time, every stall clock restarts.
+   */
   sweep(): number {
     const now = this.hooks.now();
+    const gap = now - this.lastSweep;
+    this.lastSweep = now;
+    if (gap > this.limits.stallMs / 2) {
+      for (const client of this.clients) client.forgive(now);
+      return 0;
+    }
     let n = 0;
     for (const client of this.clients) {
       if (client.stalledAt(now, this.limits.stallMs)) {
@@ -367,11 +388,7 @@ export class Relay<P> {
     this.hooks.observeLatency?.(this.hooks.now() - item.receivedAt);
   }
 
-  private enqueue(client: RelayClient<P>, item: Queued<P>, now: number): void {
-    if (client.stalledAt(now, this.limits.stallMs)) {
-      this.evict(client, 'stalled');
-      return;
-    }
+  private enqueue(client: RelayClient<P>, item: Queued<P>): void {
     client.push(item);
     client.onWake();
   }

@@ -304,7 +304,7 @@ export async function startVoiceServer(options: VoiceServerOptions): Promise<Voi
     server.bindAsync(formatHostPort(host, port), credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
 
-  const sweeper = setInterval(() => relay.sweep(), Math.max(50, Math.floor(relay.limits.stallMs / 4)));
+  const sweeper = setInterval(() => relay.sweep(), Math.max(1, Math.floor(relay.limits.stallMs / 4)));
   sweeper.unref();
 
   let metricsHttp: HttpServer | undefined;
