@@ -96,8 +96,8 @@ function firstString(md: grpc.Metadata, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-function statusError(code: grpc.status, details: string, metadata?: grpc.Metadata): Partial<grpc.StatusObject> {
-  return { code, details, metadata: metadata ?? new grpc.Metadata() };
+function statusError(code: grpc.status, details: string): Partial<grpc.StatusObject> {
+  return { code, details, metadata: new grpc.Metadata() };
 }
 
 /**
@@ -201,7 +201,8 @@ class Connection {
   reset(code: number): void {
     if (this.streamClosed) return;
     const stream = http2StreamOf(this.call);
-    if (stream && !stream.closed) {
+    if (!stream) this.ctx.log.warn('cannot reset a stream (grpc-js internals changed?): it ends when its client reads or goes', { id: this.client.id });
+    else if (!stream.closed) {
       this.ctx.log.debug('stream reset', { id: this.client.id, code });
       stream.close(code);
     }
