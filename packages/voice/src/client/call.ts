@@ -313,12 +313,13 @@ export class Call {
     if (this.#opts.room) md.set('room', this.#opts.room);
     const stream = client.VoIP(md);
     this.#stream = stream;
+    // Errors are read from the 'status' event (and, during the test, below); without a listener grpc-js's
+    // 'error' event would be thrown, e.g. by the cancel at shutdown.
+    stream.on('error', () => {});
 
     const outcome = await new Promise<{ ok: true } | { ok: false; code: ExitCodeValue; message: string }>((resolve) => {
-      const timer = setTimeout(
-        () => resolve({ ok: false, code: ExitCode.Unreachable, message: `the server did not answer the connection test within ${this.#opts.connectTimeoutMs ?? 5000} ms` }),
-        this.#opts.connectTimeoutMs ?? 5000,
-      );
+      const timeoutMs = this.#opts.connectTimeoutMs ?? 5000;
+      const timer = setTimeout(() => done({ ok: false, code: ExitCode.Unreachable, message: `the server did not answer the connection test within ${timeoutMs} ms` }), timeoutMs);
       const done = (r: { ok: true } | { ok: false; code: ExitCodeValue; message: string }): void => {
         clearTimeout(timer);
         stream.off('data', onData);
@@ -344,9 +345,6 @@ export class Call {
     }
     stream.on('data', (res: ServerRES) => this.#onServerMessage(res));
     stream.on('status', (status: grpc.StatusObject) => this.#onStreamStatus(status));
-    stream.on('error', () => {
-      // The status event carries the details; without this listener the error would be thrown.
-    });
     this.#io.print(`connected to ${this.#opts.server} as ${this.#opts.name}${this.#opts.room ? ` in room ${this.#opts.room}` : ''}`);
     return true;
   }
@@ -367,7 +365,9 @@ export class Call {
   }
 
   #startPipelines(): void {
-    this.#stages.push(this.#encodeStage(), this.#sendStage(), this.#jitterStage(), this.#playbackStage());
+    for (const stage of [this.#encodeStage(), this.#sendStage(), this.#jitterStage(), this.#playbackStage()]) {
+      this.#stages.push(stage.catch((err: Error) => void this.stop(ExitCode.Failure, `internal error: ${err.stack ?? err.message}`)));
+    }
     this.#clock = new FrameClock(() => this.#tick(), { maxCatchUp: 250 });
     this.#clock.start();
     this.#capture?.start(
