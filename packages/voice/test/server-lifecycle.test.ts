@@ -128,6 +128,9 @@ describe('voice server: lifecycle', () => {
       const m = server.metrics();
       assert.ok(m.framesDropped > 0, `the stalled client's frames were dropped and counted (${m.framesDropped})`);
       assert.equal(m.clients, 2, 'its slot is free');
+      // Its call ends while it still reads nothing: the server reset the stream (the status itself cannot get
+      // past the unread data), which pins the grpc-js internals the reset goes through.
+      await waitFor(() => stalled.ended !== undefined, 'the stalled call to end while still paused');
       stalled.call.resume();
       const end = await stalled.done();
       assert.equal(end.code, grpc.status.RESOURCE_EXHAUSTED, `the stalled client ends with RESOURCE_EXHAUSTED, got ${grpc.status[end.code]}: ${end.details}`);
