@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Rng } from '@raftrtc/raft/testing';
 import { parseCallArgs } from '../src/client/args.ts';
+import OpusScript from 'opusscript';
 import { findAudioCommand } from '../src/client/audio-io.ts';
 import { FrameClock } from '../src/client/clock.ts';
 import { FrameSlicer, framesOf } from '../src/client/frames.ts';
 import { JitterBuffer, JitterOptionsError, type Pop } from '../src/client/jitter-buffer.ts';
 import { KNEE, mix, softLimit } from '../src/client/mixer.ts';
 import { CodecError, FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE } from '../src/client/opus.ts';
+import { SenderPlayout } from '../src/client/playout.ts';
 import { BoundedQueue } from '../src/client/queue.ts';
 import { resample } from '../src/client/resample.ts';
 import { bestMatch, envelope } from './client-helpers.ts';
@@ -222,6 +224,55 @@ function shuffled<T>(rng: Rng, items: readonly T[]): T[] {
   }
   return out;
 }
+
+describe('playout', () => {
+  test('packets of 10, 20, 40 and 60 ms (seed senders) come out as 20 ms frames, at the right speed, in order', () => {
+    for (const ms of [10, 20, 40, 60]) {
+      const size = (SAMPLE_RATE * ms) / 1000;
+      const src = sine(300, SAMPLE_RATE, 1.2, 8000);
+      const opus = new OpusScript(SAMPLE_RATE, 1, OpusScript.Application.VOIP);
+      const packets: Buffer[] = [];
+      for (let at = 0; at + size <= src.length; at += size) packets.push(opus.encode(Buffer.from(src.buffer, at * 2, size * 2), size));
+      opus.delete();
+      const playout = new SenderPlayout('seed', { targetFrames: 3 });
+      // Packets arrive in real time (packet i is complete at (i + 1)·ms), a 20 ms tick takes a frame.
+      const out: Int16Array[] = [];
+      let arrived = 0;
+      for (let tick = 0; tick < 1000; tick++) {
+        for (; arrived < packets.length && (arrived + 1) * ms <= (tick + 1) * 20; arrived++) playout.push(0, packets[arrived]); // a seed client sends no seq
+        const frame = playout.next();
+        if (frame) out.push(frame);
+        else if (out.length > 0 && arrived === packets.length) break;
+      }
+      const played = out.length * FRAME_SAMPLES;
+      const sent = packets.length * size;
+      assert.ok(played >= sent && played <= sent + 3 * size + FRAME_SAMPLES, `${ms} ms packets: ${sent} samples sent, ${played} played (more: the concealed tail, three packets long, and padding)`);
+      assert.deepEqual([playout.stats.concealed, playout.stats.stretched], [0, 3], `${ms} ms packets: nothing concealed but the tail`);
+      const joined = new Int16Array(played);
+      out.forEach((f, i) => joined.set(f, i * FRAME_SAMPLES));
+      assert.ok(Math.abs(frequencyOf(joined.subarray(0, sent), SAMPLE_RATE) - 300) < 3, `${ms} ms packets play at the right speed (a 300 Hz tone stays 300 Hz)`);
+      assert.equal(playout.stats.played, packets.length, `${ms} ms packets: every packet played`);
+      playout.close();
+    }
+  });
+
+  test('a lost packet is concealed for its duration; an undecodable one is counted and concealed', () => {
+    const enc = new OpusEncoder();
+    const frames = framesOf(sine(200, SAMPLE_RATE, 0.2));
+    const playout = new SenderPlayout('x', { targetFrames: 1 });
+    frames.forEach((f, i) => {
+      const packet = enc.encode(f);
+      if (i !== 4) playout.push(i + 1, i === 6 ? new Uint8Array(5000) : packet);
+    });
+    const out: Array<Int16Array | null> = [];
+    for (let i = 0; i < frames.length; i++) out.push(playout.next());
+    assert.ok(out.every((f) => f && f.length === FRAME_SAMPLES), 'one frame per tick, none missing');
+    assert.equal(playout.stats.concealed, 1, 'the lost packet was concealed');
+    assert.equal(playout.undecodable, 1, 'the oversized packet was counted');
+    enc.close();
+    playout.close();
+  });
+});
 
 /** Feeds a jitter buffer from a simulated network and records what it plays. */
 function simulate(

@@ -16,9 +16,9 @@ import { calling, type ClientREQ, type ServerRES } from '../proto.js';
 import { END_REASON_KEY } from '../server/voice-server.js';
 import { AudioDeviceError, DeviceCapture, DeviceSink, findAudioCommand, SilentCapture, WavPlayer, WavSink, type AudioSink, type CaptureSource } from './audio-io.js';
 import { FrameClock } from './clock.js';
-import { JitterBuffer } from './jitter-buffer.js';
 import { mix } from './mixer.js';
-import { CodecError, FRAME_MS, OpusDecoder, OpusEncoder } from './opus.js';
+import { CodecError, FRAME_MS, OpusEncoder } from './opus.js';
+import { SenderPlayout } from './playout.js';
 import { BoundedQueue } from './queue.js';
 
 /** Exit codes of `voice call`, one per way a call ends. */
@@ -125,9 +125,7 @@ interface Received {
   chunk: Uint8Array;
 }
 interface Sender {
-  name: string;
-  jitter: JitterBuffer<Uint8Array>;
-  decoder: OpusDecoder;
+  playout: SenderPlayout;
   speaking: boolean;
   idleTicks: number;
 }
@@ -442,58 +440,46 @@ export class Call {
     for (let r = await this.#receiveQ.shift(); r; r = await this.#receiveQ.shift()) {
       let sender = this.#senders.get(r.id);
       if (!sender) {
-        sender = { name: r.name || r.id, jitter: new JitterBuffer({ targetFrames: this.#targetFrames, maxFrames: this.#maxFrames }), decoder: new OpusDecoder(), speaking: false, idleTicks: 0 };
+        const playout = new SenderPlayout(r.name || r.id, { targetFrames: this.#targetFrames, maxFrames: this.#maxFrames });
+        sender = { playout, speaking: false, idleTicks: 0 };
         this.#senders.set(r.id, sender);
       }
-      sender.jitter.push(r.seq, r.chunk);
+      sender.playout.push(r.seq, r.chunk);
     }
   }
 
-  /** One playback period: every sender's next frame, decoded (or concealed), mixed, queued for the sink. */
+  /** One playback period: every sender's next 20 ms (decoded or concealed), mixed, queued for the sink. */
   #tick(): void {
     const frames: Int16Array[] = [];
     for (const [id, s] of this.#senders) {
-      const next = s.jitter.pop();
-      if (next.kind === 'idle') {
+      const frame = s.playout.next();
+      if (!frame) {
         if (s.speaking) {
           s.speaking = false;
-          this.#io.print(`${s.name} stopped speaking`);
+          this.#io.print(`${s.playout.name} stopped speaking`);
         }
-        if (++s.idleTicks > FORGET_SENDER_TICKS && s.jitter.size === 0) this.#forget(id, s);
+        if (++s.idleTicks > FORGET_SENDER_TICKS && s.playout.buffered === 0) this.#forget(id, s);
         continue;
       }
       s.idleTicks = 0;
       if (!s.speaking) {
         s.speaking = true;
-        this.#io.print(`${s.name} is speaking`);
+        this.#io.print(`${s.playout.name} is speaking`);
       }
-      if (next.kind !== 'frame') frames.push(s.decoder.conceal());
-      else {
-        try {
-          frames.push(s.decoder.decode(next.payload));
-        } catch (err) {
-          if (!(err instanceof CodecError)) throw err;
-          this.#stats.undecodable++;
-          frames.push(s.decoder.conceal());
-        }
-      }
+      frames.push(frame);
     }
-    const out = mix(this.#deafened ? [] : frames);
-    this.#playbackQ.push(out);
+    this.#playbackQ.push(mix(this.#deafened ? [] : frames));
   }
 
   #forget(id: string, s: Sender): void {
-    this.#collect(s);
-    s.decoder.close();
-    this.#senders.delete(id);
-  }
-
-  #collect(s: Sender): void {
-    const j = s.jitter.stats;
+    const j = s.playout.stats;
     this.#stats.late += j.late;
     this.#stats.duplicates += j.duplicates;
     this.#stats.concealed += j.concealed + j.stretched;
     this.#stats.overflowed += j.overflowed + j.skipped;
+    this.#stats.undecodable += s.playout.undecodable;
+    s.playout.close();
+    this.#senders.delete(id);
   }
 
   async #playbackStage(): Promise<void> {

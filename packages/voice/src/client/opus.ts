@@ -24,14 +24,6 @@ function toInt16(buf: Buffer): Int16Array {
   return new Int16Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 }
 
-/** Fits decoded audio to exactly one frame: senders built from the seed may use other frame sizes. */
-function oneFrame(pcm: Int16Array): Int16Array {
-  if (pcm.length === FRAME_SAMPLES) return pcm;
-  const out = new Int16Array(FRAME_SAMPLES);
-  out.set(pcm.subarray(0, FRAME_SAMPLES));
-  return out;
-}
-
 /** Encodes 20 ms mono frames into Opus packets (VoIP mode). Call {@link OpusEncoder.close} to free the wasm memory. */
 export class OpusEncoder {
   readonly #opus = new OpusScript(SAMPLE_RATE, 1, OpusScript.Application.VOIP);
@@ -56,27 +48,32 @@ export class OpusEncoder {
 export class OpusDecoder {
   readonly #opus = new OpusScript(SAMPLE_RATE, 1, OpusScript.Application.VOIP);
 
-  /** Decodes a packet into one frame; throws {@link CodecError} for an empty, oversized or corrupt packet. */
+  /**
+   * Decodes a packet: as many samples as it holds (960 from this client; a sender built from the seed may
+   * use 10, 40 or 60 ms packets). Throws {@link CodecError} for an empty, oversized or corrupt packet.
+   */
   decode(packet: Uint8Array): Int16Array {
     if (packet.byteLength === 0 || packet.byteLength > MAX_PACKET_BYTES) throw new CodecError(`invalid packet size ${packet.byteLength}`);
     try {
-      return oneFrame(toInt16(this.#opus.decode(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength))));
+      return toInt16(this.#opus.decode(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength)));
     } catch (err) {
       throw new CodecError(`opus decode failed: ${(err as Error).message}`);
     }
   }
 
   /**
-   * One frame of packet-loss concealment: libopus extrapolates from the previous frames (an empty packet asks
-   * for it). opusscript cannot pass a frame size, so libopus conceals its maximum (60 ms) and we keep the first
-   * 20 ms; the decoder fades the rest into the next real packet.
+   * `samples` of packet-loss concealment (default one frame): libopus extrapolates from the previous packets
+   * (an empty packet asks for it). opusscript cannot pass a duration, so libopus conceals its maximum (60 ms)
+   * and we keep the start; the decoder fades the rest into the next real packet.
    */
-  conceal(): Int16Array {
+  conceal(samples = FRAME_SAMPLES): Int16Array {
+    const out = new Int16Array(samples);
     try {
-      return oneFrame(toInt16(this.#opus.decode(Buffer.alloc(0))));
+      out.set(toInt16(this.#opus.decode(Buffer.alloc(0))).subarray(0, samples));
     } catch {
-      return new Int16Array(FRAME_SAMPLES);
+      // Nothing to extrapolate from: silence.
     }
+    return out;
   }
 
   /** Frees the decoder. */
