@@ -111,7 +111,7 @@ export class WavPlayer {
   readonly #frames: Int16Array[];
   #at = 0;
 
-  /** Reads and converts `path` (throws {@link WavFormatError} or a file system error). */
+  /** Reads and converts `path` (throws a `WavFormatError` or a file system error). */
   constructor(path: string) {
     const audio = readWavFile(path);
     this.path = path;
