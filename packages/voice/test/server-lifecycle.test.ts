@@ -166,7 +166,8 @@ describe('voice server: lifecycle', () => {
   });
 
   it('ends every client cleanly on close(), a stalled one too, and refuses calls afterwards', async () => {
-    const server = await startVoiceServer({ passcode: PASS, resetGraceMs: 300, shutdownGraceMs: 2000, logLevel: 'error' });
+    // Queues deep enough that the reading clients get all 300 frames of the burst below, whatever the timing.
+    const server = await startVoiceServer({ passcode: PASS, resetGraceMs: 300, shutdownGraceMs: 2000, limits: { queueFrames: 1024 }, logLevel: 'error' });
     const clients: TestClient[] = [];
     try {
       for (let i = 0; i < 3; i++) clients.push(await joined(server, { room: i === 2 ? 'other' : '' }));
