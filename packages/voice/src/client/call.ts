@@ -133,6 +133,7 @@ interface Sender {
 const QUEUE_FRAMES = 50; // one second of audio per queue
 const FORGET_SENDER_TICKS = 30_000 / FRAME_MS; // a sender silent for 30 s frees its decoder
 const HALF_CLOSE_GRACE_MS = 1000;
+const DRAIN_GRACE_MS = 2000;
 
 /** Human text for the statuses a call can end with before it started. */
 function refusal(err: grpc.ServiceError): { code: ExitCodeValue; message: string } {
@@ -495,7 +496,11 @@ export class Call {
     this.#receiveQ.close();
     this.#playbackQ.close();
     if (this.#stages.length === 0) this.#sendQ.close();
-    await Promise.allSettled(this.#stages);
+    // Bounded: a server that stopped reading (or a wedged sound card) must not hold the exit; the cancel
+    // below then ends the stream, which releases a send stage waiting for 'drain'.
+    let drainTimer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(this.#stages), new Promise((resolve) => (drainTimer = setTimeout(resolve, DRAIN_GRACE_MS)))]);
+    clearTimeout(drainTimer);
     const stream = this.#stream;
     if (stream && !this.#streamDone) {
       await new Promise<void>((resolve) => {
