@@ -1,6 +1,7 @@
 /**
  * The voice relay's forwarding logic, free of gRPC: admission (the connection limit), rooms, frame
- * validation, a bounded queue per client with oldest-first dropping, and stall detection. The gRPC server
+ * validation, a rate limit per sender, a bounded queue per client with oldest-first dropping, and stall
+ * detection. The gRPC server
  * (voice-server.ts) feeds it decoded requests and drains each client's queue into its stream; unit tests
  * drive it with fakes and a fake clock.
  *
