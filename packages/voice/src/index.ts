@@ -13,3 +13,11 @@ export {
   type VoiceServer, type VoiceServerMetrics, type VoiceServerOptions, type VoiceTlsOptions,
 } from './server/voice-server.js';
 export { SERVE_USAGE, UsageError, parseHostPort, parseServeArgs, runServe } from './server/serve.js';
+export { Call, ExitCode, type CallOptions, type CallIo, type CallResult, type CallStats, type ExitCodeValue } from './client/call.js';
+export { CALL_USAGE, parseCallArgs } from './client/args.js';
+export { JitterBuffer, JitterOptionsError, type JitterBufferOptions, type JitterStats, type Pop, type PushResult } from './client/jitter-buffer.js';
+export { SenderPlayout } from './client/playout.js';
+export { mix, softLimit } from './client/mixer.js';
+export { CodecError, FRAME_MS, FRAME_SAMPLES, OpusDecoder, OpusEncoder, SAMPLE_RATE } from './client/opus.js';
+export { encodeWav, parseWav, readWavFile, WavFormatError, WavWriter, type PcmAudio } from './client/wav.js';
+export { resample, SampleRateError } from './client/resample.js';

@@ -4,7 +4,7 @@
  * here in the same text format and appended.
  * @module
  */
-import { MetricsRegistry } from '../../../server/src/metrics.js';
+import { MetricsRegistry } from '@raftrtc/server/metrics';
 import type { Relay, RelayCounters } from './relay.js';
 
 /** Upper bounds (seconds) of the latency buckets: sub-millisecond to a second, where voice is long useless. */

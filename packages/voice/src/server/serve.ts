@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isLogLevel } from '../../../server/src/log.js';
+import { isLogLevel } from '@raftrtc/server/log';
 import { startVoiceServer, type VoiceServerOptions } from './voice-server.js';
 
 /** The `serve` command's usage text. */

@@ -10,7 +10,7 @@ import { constants as http2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, type Logger, type LogLevel } from '../../../server/src/log.js';
+import { createLogger, type Logger, type LogLevel } from '@raftrtc/server/log';
 import { calling, type ClientREQ, type ServerRES } from '../proto.js';
 import { createRelayMetrics, type RelayMetrics } from './metrics.js';
 import { Relay, Undecodable, type LeaveReason, type RelayClient, type RelayCounters, type RelayLimits } from './relay.js';
