@@ -4,7 +4,8 @@
  */
 import { CALL_USAGE, parseCallArgs } from './client/args.js';
 import { Call, ExitCode } from './client/call.js';
-import { runServe, SERVE_USAGE, UsageError } from './server/serve.js';
+import { UsageError } from './command-line.js';
+import { runServe, SERVE_USAGE } from './server/serve.js';
 
 const USAGE = `usage: npm run voice -- <serve|call> [options]   (--help after a command for its options)
 

@@ -12,7 +12,8 @@ export {
   END_REASON_KEY, MAX_REQUEST_BYTES, MAX_ROOM_LENGTH, formatHostPort, startVoiceServer,
   type VoiceServer, type VoiceServerMetrics, type VoiceServerOptions, type VoiceTlsOptions,
 } from './server/voice-server.js';
-export { SERVE_USAGE, UsageError, parseHostPort, parseServeArgs, runServe } from './server/serve.js';
+export { SERVE_USAGE, parseServeArgs, runServe } from './server/serve.js';
+export { UsageError, parseCommandLine, parseHostPort } from './command-line.js';
 export { Call, ExitCode, type CallOptions, type CallIo, type CallResult, type CallStats, type ExitCodeValue } from './client/call.js';
 export { CALL_USAGE, parseCallArgs } from './client/args.js';
 export { JitterBuffer, JitterOptionsError, type JitterBufferOptions, type JitterStats, type Pop, type PushResult } from './client/jitter-buffer.js';

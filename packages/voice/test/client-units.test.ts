@@ -19,7 +19,7 @@ import { BoundedQueue } from '../src/client/queue.ts';
 import { resample } from '../src/client/resample.ts';
 import { bestMatch, envelope } from './client-helpers.ts';
 import { encodeWav, parseWav, WavFormatError, WavWriter } from '../src/client/wav.ts';
-import { UsageError } from '../src/server/serve.ts';
+import { UsageError } from '../src/command-line.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'voice-client-units-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,8 +2,7 @@
  * The `call` command line.
  * @module
  */
-import { parseArgs } from 'node:util';
-import { parseHostPort, UsageError } from '../server/serve.js';
+import { parseCommandLine, parseHostPort, UsageError } from '../command-line.js';
 import type { CallOptions } from './call.js';
 
 /** The `call` command's usage text. */
@@ -39,22 +38,11 @@ function positiveNumber(value: string | undefined, flag: string): number | undef
 
 /** Parses the `call` command line (with or without the leading `call`); throws {@link UsageError}. */
 export function parseCallArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CallOptions {
-  const args = argv[0] === 'call' ? argv.slice(1) : [...argv];
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        server: { type: 'string' }, name: { type: 'string' }, passcode: { type: 'string' }, room: { type: 'string' },
-        input: { type: 'string' }, 'no-mic': { type: 'boolean' }, output: { type: 'string' }, 'jitter-ms': { type: 'string' }, 'jitter-max-ms': { type: 'string' },
-        'tls-ca': { type: 'string' }, duration: { type: 'string' }, 'exit-on-eof': { type: 'boolean' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseCommandLine(argv, 'call', {
+    server: { type: 'string' }, name: { type: 'string' }, passcode: { type: 'string' }, room: { type: 'string' },
+    input: { type: 'string' }, 'no-mic': { type: 'boolean' }, output: { type: 'string' }, 'jitter-ms': { type: 'string' }, 'jitter-max-ms': { type: 'string' },
+    'tls-ca': { type: 'string' }, duration: { type: 'string' }, 'exit-on-eof': { type: 'boolean' },
+  });
   if (!values.server) throw new UsageError('--server HOST:PORT is required');
   parseHostPort(values.server, '--server');
   const name = values.name;

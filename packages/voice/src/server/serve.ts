@@ -3,7 +3,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, parseHostPort, UsageError } from '../command-line.js';
 import { isLogLevel } from '@raftrtc/server/log';
 import { startVoiceServer, type VoiceServerOptions } from './voice-server.js';
 
@@ -21,19 +21,6 @@ export const SERVE_USAGE = `usage: npm run voice -- serve [--listen HOST:PORT] -
   --stall-ms     disconnect a client whose stream accepts nothing for this long (default 5000)
   --log          log level of the JSON lines on stderr (default RAFTRTC_LOG, else warn)`;
 
-/** A bad command line; its message says what is wrong. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** Splits `HOST:PORT` (IPv6 as `[::1]:PORT`). */
-export function parseHostPort(value: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${flag} takes HOST:PORT (e.g. 127.0.0.1:50051), not ${JSON.stringify(value)}`);
-  return { host: m[1] ?? m[2]!, port };
-}
-
 function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -46,22 +33,11 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
  * {@link UsageError}. `env` supplies VOICE_PASSCODE.
  */
 export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): VoiceServerOptions {
-  const args = argv[0] === 'serve' ? argv.slice(1) : [...argv];
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        listen: { type: 'string' }, passcode: { type: 'string' }, 'max-clients': { type: 'string' },
-        'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, metrics: { type: 'string' },
-        'queue-frames': { type: 'string' }, 'stall-ms': { type: 'string' }, log: { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseCommandLine(argv, 'serve', {
+    listen: { type: 'string' }, passcode: { type: 'string' }, 'max-clients': { type: 'string' },
+    'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, metrics: { type: 'string' },
+    'queue-frames': { type: 'string' }, 'stall-ms': { type: 'string' }, log: { type: 'string' },
+  });
   const { host, port } = parseHostPort(values.listen ?? '127.0.0.1:50051', '--listen');
   const passcode = values.passcode ?? env.VOICE_PASSCODE;
   if (!passcode) throw new UsageError('a passcode is required: --passcode CODE or env VOICE_PASSCODE');
