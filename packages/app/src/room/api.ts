@@ -64,15 +64,16 @@ function checkAnswer(value: unknown): TokenAnswer {
   return t as TokenAnswer;
 }
 
-/** POSTs JSON to the room API; a refusal becomes its typed error, an unreachable server a SignalingUnavailableError. */
-async function post(origin: string, path: string, body: unknown): Promise<unknown> {
+/**
+ * Fetches `url` and returns its JSON body (null when it has none). An unreachable server becomes
+ * `unreachable(err)`, a non-2xx answer `refused(status, body)`: each caller's own typed error.
+ */
+export async function fetchJson(url: string | URL, init: RequestInit, unreachable: (err: unknown) => Error, refused: (status: number, body: unknown) => Error): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(new URL(path, origin), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-    });
+    res = await fetch(url, init);
   } catch (err) {
-    throw new SignalingUnavailableError('unreachable', 'Cannot reach the server. Check your connection and try again.', { cause: err });
+    throw unreachable(err);
   }
   let json: unknown = null;
   try {
@@ -80,8 +81,18 @@ async function post(origin: string, path: string, body: unknown): Promise<unknow
   } catch {
     // A proxy's HTML error page, or an empty body: the status says enough.
   }
-  if (!res.ok) throw refusal(res.status, json);
+  if (!res.ok) throw refused(res.status, json);
   return json;
+}
+
+/** POSTs JSON to the room API; a refusal becomes its typed error, an unreachable server a SignalingUnavailableError. */
+function post(origin: string, path: string, body: unknown): Promise<unknown> {
+  return fetchJson(
+    new URL(path, origin),
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    (err) => new SignalingUnavailableError('unreachable', 'Cannot reach the server. Check your connection and try again.', { cause: err }),
+    refusal,
+  );
 }
 
 const roomPath = (room: string, what: string): string => `/api/rooms/${encodeURIComponent(room)}/${what}`;

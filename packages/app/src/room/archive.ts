@@ -8,6 +8,7 @@
  *   being archived, and pages it fetched (newest first, on demand).
  * @module
  */
+import { fetchJson } from './api.js';
 import type { ChatArchived, ChatMessage } from './chat.js';
 import { ArchiveUnavailableError } from './errors.js';
 
@@ -30,24 +31,16 @@ interface ArchivePage {
   total: number;
 }
 
-async function call(url: string, token: string, init: RequestInit): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } });
-  } catch (err) {
-    throw new ArchiveUnavailableError('unreachable', 'Cannot reach the message archive.', { cause: err });
-  }
-  let body: unknown = null;
-  try {
-    body = await res.json();
-  } catch {
-    // Not JSON: the status says enough.
-  }
-  if (!res.ok) {
-    const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-    throw new ArchiveUnavailableError(typeof e?.code === 'string' ? e.code : `http_${res.status}`, typeof e?.message === 'string' ? e.message : `The archive answered ${res.status}.`);
-  }
-  return body;
+function call(url: string, token: string, init: RequestInit): Promise<unknown> {
+  return fetchJson(
+    url,
+    { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } },
+    (err) => new ArchiveUnavailableError('unreachable', 'Cannot reach the message archive.', { cause: err }),
+    (status, body) => {
+      const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+      return new ArchiveUnavailableError(typeof e?.code === 'string' ? e.code : `http_${status}`, typeof e?.message === 'string' ? e.message : `The archive answered ${status}.`);
+    },
+  );
 }
 
 /** Stores `messages` in the archive at `url`; resolves once it holds them durably. */
