@@ -46,7 +46,10 @@ async function select(page: Page, id: string): Promise<void> {
 
 /** Sends a client request and returns its log index. */
 async function sendRequest(page: Page): Promise<number> {
+  const before = await page.textContent('#request-status');
   await page.click('#request');
+  // The status is drawn on the next animation frame, not during the click.
+  await page.waitForFunction((before) => document.querySelector('#request-status')?.textContent !== before, before, WAIT);
   const index = await page.getAttribute('#request-status', 'data-index');
   assert.ok(index, `request refused: ${await page.textContent('#request-status')}`);
   return Number(index);
