@@ -608,7 +608,7 @@ export class RoomClient {
     return new Archiver({
       url,
       token: () => this.session.subscriptionToken,
-      isLeader: () => this.isOpen() && node.status().role === 'leader',
+      isLeader: () => this.isOpen() && node.isLeader,
       oldest: (n) => chat.messages.slice(0, n),
       liveCount: () => chat.messages.length,
       propose: (command) => node.propose(command),
